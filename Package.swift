@@ -25,13 +25,15 @@ let package = Package(
         // A strict JSON reader/writer that keeps integers exact (amounts must be JSON integers).
         .target(name: "JSON"),
         // HTTP/1.1 parser (pure), server and router on the Runtime loops.
-        .target(name: "HTTP", dependencies: ["Runtime"]),
+        .target(name: "HTTP", dependencies: ["Runtime", "CSystem"]),
         // PostgreSQL over libpq: connections, a pool off the loops, migrations.
         .target(name: "Persistence", dependencies: ["CLibPQ"]),
         // The HTTP API: routes, auth gate, handlers.
         .target(name: "Gateway", dependencies: ["Runtime", "HTTP", "JSON", "Persistence", "Scripts"]),
+        // The background worker: its own health/metrics endpoint now; outbox consumption later.
+        .target(name: "Worker", dependencies: ["Runtime", "HTTP", "Persistence"]),
         // The thin `floodgate` executable.
-        .executableTarget(name: "FloodgateCLI", dependencies: ["Runtime", "HTTP", "Persistence", "Gateway"],
+        .executableTarget(name: "FloodgateCLI", dependencies: ["Runtime", "HTTP", "Persistence", "Gateway", "Worker"],
                           path: "Sources/floodgate"),
 
         // What the suites share: the test services' addresses (from scripts/test) and small helpers.

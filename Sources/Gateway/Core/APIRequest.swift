@@ -1,0 +1,65 @@
+// What a route handler gets: the parsed request, its path parameters, the loop it runs on (and so that
+// loop's Redis connection), and `respond`, to be called exactly once on this loop.
+import HTTP
+import JSON
+import Runtime
+
+public final class APIRequest {
+    public let http: HTTPRequest
+    public let parameters: [String: String]
+    public let loop: EventLoop
+    public let services: GatewayServices
+    private let completion: (HTTPResponse) -> Void
+    private(set) var responded = false
+    /// Filled by the authentication step (identity issue), never from the path or body.
+    public var userID: String?
+
+    init(http: HTTPRequest, parameters: [String: String], loop: EventLoop, services: GatewayServices,
+         completion: @escaping (HTTPResponse) -> Void) {
+        self.http = http
+        self.parameters = parameters
+        self.loop = loop
+        self.services = services
+        self.completion = completion
+    }
+
+    public var redis: RedisConnection { services.redis.on(loop) }
+
+    public func respond(_ response: HTTPResponse) {
+        precondition(loop.inEventLoop, "respond off the request's loop")
+        guard !responded else {
+            Log.error("a handler answered twice", ["path": http.path])
+            return
+        }
+        responded = true
+        completion(response)
+    }
+
+    public func respond(_ status: Int, json: JSONValue, headers: [(name: String, value: String)] = []) {
+        var bytes: [UInt8] = []
+        JSONWriter.serialize(json, into: &bytes)
+        respond(.json(status, bytes, headers: headers))
+    }
+
+    public func fail(_ error: Error) {
+        respond(APIError.from(error).response)
+    }
+
+    /// The body as a JSON object, or the API's 400 MALFORMED_JSON / VALIDATION_FAILED.
+    public func jsonObject() throws -> JSONObject {
+        let value: JSONValue
+        do {
+            value = try http.body.withUnsafeBytes { try JSONParser.parse($0) }
+        } catch {
+            throw APIError.malformedJSON
+        }
+        guard case .object(let object) = value else {
+            throw APIError.validation("body", "the body must be a JSON object")
+        }
+        return object
+    }
+
+    public func query(_ name: String) -> String? {
+        parseQuery(http.query)[name]
+    }
+}
