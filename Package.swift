@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "JSON", "Runtime"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "HTTP", "Runtime", "Persistence", "TestSupport"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "HTTP", "JSON", "Runtime", "Persistence", "TestSupport"]),
     ],
     // Swift 5 mode: the loops are thread-confined by design; strict concurrency checking would need
     // @unchecked annotations everywhere without catching anything the design does not already rule out.

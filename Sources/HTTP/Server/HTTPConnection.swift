@@ -146,7 +146,10 @@ final class HTTPConnection: IOHandler {
     private func complete(_ slot: ResponseSlot, _ response: HTTPResponse) {
         guard !closed, slot.bytes == nil else { return }
         var bytes: [UInt8] = []
-        response.serialize(into: &bytes, keepAlive: slot.keepAlive, http10: slot.http10, omitBody: slot.head)
+        // A shutdown that began while this request was in flight still tells its client to go.
+        let keepAlive = slot.keepAlive && !owner.shuttingDown
+        if !keepAlive { closeAfterFlush = true }
+        response.serialize(into: &bytes, keepAlive: keepAlive, http10: slot.http10, omitBody: slot.head)
         slot.bytes = bytes
         while slotHead < slots.count, let ready = slots[slotHead].bytes {
             if output.isEmpty { output = ready } else { output.append(contentsOf: ready) }
