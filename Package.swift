@@ -11,6 +11,7 @@ let package = Package(
         // C shims.
         .systemLibrary(name: "CSystem", path: "Sources/CSystem"),  // epoll, eventfd
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis"),
+        .systemLibrary(name: "CCrypt", path: "Sources/CCrypt"),  // libcrypt: yescrypt password hashes
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq",
                        providers: [.apt(["libpq-dev"])]),
 
@@ -29,7 +30,7 @@ let package = Package(
         // PostgreSQL over libpq: connections, a pool off the loops, migrations.
         .target(name: "Persistence", dependencies: ["CLibPQ"]),
         // The HTTP API: routes, auth gate, handlers.
-        .target(name: "Gateway", dependencies: ["Runtime", "HTTP", "JSON", "Persistence", "Scripts"]),
+        .target(name: "Gateway", dependencies: ["Runtime", "HTTP", "JSON", "Persistence", "Scripts", "CCrypt"]),
         // The background worker: its own health/metrics endpoint now; outbox consumption later.
         .target(name: "Worker", dependencies: ["Runtime", "HTTP", "Persistence"]),
         // The thin `floodgate` executable.

@@ -18,6 +18,8 @@ public struct Configuration {
     public var idleTimeoutSeconds = 60
     public var redisTimeoutMilliseconds = 2_000
     public var postgresPoolSize = 4
+    public var accessTokenTTLSeconds = 900
+    public var refreshTokenTTLSeconds = 14 * 86_400
 
     /// One entry per setting: environment name, flag, default text, meaning (for --help and the README).
     public static let settings: [(env: String, flag: String, defaultText: String, meaning: String)] = [
@@ -35,6 +37,8 @@ public struct Configuration {
         ("FLOODGATE_IDLE_TIMEOUT_SECONDS", "--idle-timeout-seconds", "60", "idle keep-alive connections close after this"),
         ("FLOODGATE_REDIS_TIMEOUT_MS", "--redis-timeout-ms", "2000", "a Redis command without reply fails after this (503)"),
         ("FLOODGATE_PG_POOL_SIZE", "--pg-pool-size", "4", "PostgreSQL connections per process"),
+        ("FLOODGATE_ACCESS_TOKEN_TTL_SECONDS", "--access-token-ttl-seconds", "900", "access token lifetime"),
+        ("FLOODGATE_REFRESH_TOKEN_TTL_SECONDS", "--refresh-token-ttl-seconds", "1209600", "refresh token lifetime (14 days)"),
         ("FLOODGATE_LOG_LEVEL", "--log-level", "info", "debug, info, warn or error"),
     ]
 
@@ -94,6 +98,8 @@ public struct Configuration {
         if let v = try int("FLOODGATE_IDLE_TIMEOUT_SECONDS", 1...86_400) { config.idleTimeoutSeconds = v }
         if let v = try int("FLOODGATE_REDIS_TIMEOUT_MS", 10...60_000) { config.redisTimeoutMilliseconds = v }
         if let v = try int("FLOODGATE_PG_POOL_SIZE", 1...64) { config.postgresPoolSize = v }
+        if let v = try int("FLOODGATE_ACCESS_TOKEN_TTL_SECONDS", 1...86_400) { config.accessTokenTTLSeconds = v }
+        if let v = try int("FLOODGATE_REFRESH_TOKEN_TTL_SECONDS", 1...(365 * 86_400)) { config.refreshTokenTTLSeconds = v }
         if let v = values["FLOODGATE_LOG_LEVEL"] {
             guard let level = LogLevel(name: v) else { throw Invalid(description: "FLOODGATE_LOG_LEVEL=\(v): expected debug, info, warn or error") }
             Log.level = level

@@ -2,7 +2,9 @@
 // loop's Redis connection), and `respond`, to be called exactly once on this loop.
 import HTTP
 import JSON
+import Persistence
 import Runtime
+import Scripts
 
 public final class APIRequest {
     public let http: HTTPRequest
@@ -58,6 +60,28 @@ public final class APIRequest {
         }
         return object
     }
+
+    /// Runs `work` on the PostgreSQL pool (never on this loop) and `completion` back on this loop.
+    public func postgres<T>(_ work: @escaping (PostgresConnection) throws -> T,
+                            completion: @escaping (Result<T, Error>) -> Void) {
+        let loop = self.loop
+        services.postgres.submit(work) { result in
+            if loop.inEventLoop { completion(result) } else { loop.execute { completion(result) } }
+        }
+    }
+
+    /// Runs blocking `work` (password hashing) on the bounded pool and `completion` back on this loop.
+    public func blocking<T>(_ work: @escaping () throws -> T, completion: @escaping (Result<T, Error>) -> Void) {
+        services.blocking.submit(on: loop, work, completion: completion)
+    }
+
+    /// Runs a script on this loop's Redis connection; a transport failure arrives as `.failure`.
+    public func script(_ name: String, keys: [String], arguments: [String],
+                       completion: @escaping (Result<RedisValue, RedisError>) -> Void) {
+        redis.run(LuaScript.named(name), keys: keys, arguments: arguments, completion: completion)
+    }
+
+    public func header(_ name: String) -> String? { http.headers[name] }
 
     public func query(_ name: String) -> String? {
         parseQuery(http.query)[name]

@@ -46,6 +46,8 @@ public final class Gateway: @unchecked Sendable {
         services = GatewayServices(configuration: configuration, group: group)
         loopStates = group.loops.map { _ in LoopState() }
         OperationsRoutes(gateway: self).register(into: &router)
+        IdentityRoutes().register(into: &router)
+        WalletRoutes().register(into: &router)
     }
 
     /// Adds a route; used by the route families before `start()`.

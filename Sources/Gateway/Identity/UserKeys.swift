@@ -1,0 +1,32 @@
+// Where a user's state lives in Redis. Users are spread over 16 shards; every key of one user carries
+// the shard's hash tag `{uNN}`, so a script that touches a user's session, wallet, idempotency records
+// and outbox stays in one slot (Redis Cluster), and the outbox streams are a fixed, known set of 16
+// (`{u00}:outbox` ... `{u15}:outbox`) that the worker can consume without scanning the keyspace.
+public struct UserKeys {
+    public static let shardCount = 16
+
+    public let userID: String
+    public let tag: String
+
+    public init(userID: String) {
+        self.userID = userID
+        // FNV-1a over the id: stable across processes and versions (Swift's Hasher is seeded per process).
+        var hash: UInt32 = 2_166_136_261
+        for byte in userID.utf8 {
+            hash ^= UInt32(byte)
+            hash = hash &* 16_777_619
+        }
+        let shard = Int(hash % UInt32(UserKeys.shardCount))
+        tag = shard < 10 ? "{u0\(shard)}" : "{u\(shard)}"
+    }
+
+    public func session(_ sessionID: String) -> String { "\(tag):sess:\(sessionID)" }
+    public var wallet: String { "\(tag):wallet:\(userID)" }
+    public func idempotency(_ scope: String, _ key: String) -> String { "\(tag):idem:\(userID):\(scope):\(key)" }
+    public var outbox: String { "\(tag):outbox" }
+
+    /// Every user shard's outbox stream.
+    public static var allOutboxes: [String] {
+        (0..<shardCount).map { $0 < 10 ? "{u0\($0)}:outbox" : "{u\($0)}:outbox" }
+    }
+}
