@@ -1,0 +1,110 @@
+// Two gateway instances (two processes' worth of loops, separate ports) against the test Redis and
+// PostgreSQL, plus helpers to make users and fire many requests at once.
+import Foundation
+@testable import Gateway
+import JSON
+import Persistence
+import Runtime
+import TestSupport
+import XCTest
+
+final class GatewayFixture {
+    let gateways: [Gateway]
+    let redis: RedisBlockingConnection
+    var ports: [Int] { gateways.map(\.port) }
+
+    init(instances: Int = 2, configure: (inout Configuration) -> Void = { _ in }) throws {
+        let endpoint = try TestServices.redis()
+        let postgresURL = try TestServices.postgresURL()
+        let connection = try PostgresConnection(url: postgresURL)
+        try Migrator.migrate(connection)
+        connection.close()
+        var configuration = Configuration()
+        configuration.port = 0
+        configuration.threads = 2
+        configuration.redisURL = endpoint.description
+        configuration.postgresURL = postgresURL
+        configure(&configuration)
+        gateways = try (0..<instances).map { _ in
+            let gateway = try Gateway(configuration: configuration)
+            try gateway.start()
+            return gateway
+        }
+        redis = RedisBlockingConnection(endpoint: endpoint)
+    }
+
+    func shutdown() {
+        for gateway in gateways { gateway.shutdown() }
+    }
+
+    func request(_ method: String, _ path: String, body: String? = nil, token: String? = nil,
+                 headers: [String: String] = [:], instance: Int = 0) throws -> RawResponse {
+        var all = headers
+        if let token { all["Authorization"] = "Bearer \(token)" }
+        guard let response = try RawHTTPClient.request(port: ports[instance], method, path, body: body, headers: all) else {
+            throw NSError(domain: "fixture", code: 1, userInfo: [NSLocalizedDescriptionKey: "no response to \(method) \(path)"])
+        }
+        return response
+    }
+
+    struct User {
+        let id: String
+        let email: String
+        let password: String
+        var accessToken: String
+        var refreshToken: String
+    }
+
+    func newUser(password: String = "correct horse") throws -> User {
+        let email = "user-\(SecureRandom.hex(bytes: 6))@example.com"
+        let signup = try request("POST", "/auth/signup", body: #"{"email":"\#(email)","password":"\#(password)","name":"Test"}"#)
+        XCTAssertEqual(signup.status, 201, signup.bodyText)
+        let login = try request("POST", "/auth/login", body: #"{"email":"\#(email)","password":"\#(password)"}"#)
+        XCTAssertEqual(login.status, 200, login.bodyText)
+        let json = try json(login)
+        let userID = try self.json(signup)["userId"]!.stringValue!
+        return User(id: userID, email: email, password: password,
+                    accessToken: json["accessToken"]!.stringValue!, refreshToken: json["refreshToken"]!.stringValue!)
+    }
+
+    func json(_ response: RawResponse) throws -> JSONValue {
+        try response.body.withUnsafeBytes { try JSONParser.parse($0) }
+    }
+
+    /// Sends every request at once — spread round-robin over `connections` keep-alive connections per
+    /// gateway instance, pipelined — and returns the responses in request order.
+    func burst(_ requests: [String], connectionsPerInstance: Int = 50) throws -> [RawResponse?] {
+        var clients: [RawHTTPClient] = []
+        for port in ports {
+            for _ in 0..<connectionsPerInstance { clients.append(try RawHTTPClient(port: port)) }
+        }
+        var assignment: [[Int]] = Array(repeating: [], count: clients.count)
+        for index in requests.indices { assignment[index % clients.count].append(index) }
+        for (c, indices) in assignment.enumerated() {
+            clients[c].send(indices.map { requests[$0] }.joined())
+        }
+        var responses = [RawResponse?](repeating: nil, count: requests.count)
+        for (c, indices) in assignment.enumerated() {
+            for index in indices { responses[index] = clients[c].readResponse() }
+        }
+        return responses
+    }
+
+    /// Outbox events of `type` for `userID` across all user shards.
+    func outboxEvents(type: String, userID: String) throws -> [[String: String]] {
+        let stream = UserKeys(userID: userID).outbox
+        guard case .array(let entries) = try redis.command(["XRANGE", stream, "-", "+"]) else { return [] }
+        var events: [[String: String]] = []
+        for entry in entries {
+            guard case .array(let parts) = entry, parts.count == 2, case .array(let fields) = parts[1] else { continue }
+            var event: [String: String] = [:]
+            var i = 0
+            while i + 1 < fields.count {
+                event[fields[i].string ?? ""] = fields[i + 1].string ?? ""
+                i += 2
+            }
+            if event["type"] == type, event["data"]?.contains("\"userId\":\"\(userID)\"") == true { events.append(event) }
+        }
+        return events
+    }
+}
