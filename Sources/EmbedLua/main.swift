@@ -48,7 +48,9 @@ for path in args.dropFirst(2) {
     var hashes = "#"
     while text.contains("\"" + hashes) || text.contains(hashes + "\"") { hashes += "#" }
     out += "        \"\(name)\": LuaScript(name: \"\(name)\", sha1: \"\(sha1Hex(bytes))\", source: \(hashes)\"\"\"\n"
-    out += text.hasSuffix("\n") ? text : text + "\n"
+    // A multi-line literal drops the line break before its closing delimiter, so one is added: the
+    // string then equals the file byte for byte, and its SHA-1 is the one Redis computes.
+    out += text + "\n"
     out += "\"\"\"\(hashes)),\n"
 }
 out += "    ]\n}\n"

@@ -49,8 +49,40 @@ enum Commands {
     }
 
     static func seed(_ arguments: [String]) throws -> Int32 {
-        _ = try configuration(arguments)
-        Log.info("seed: this build defines no demo data yet")
+        if arguments.first == "users" { return try seedUsers(Array(arguments.dropFirst())) }
+        let configuration = try configuration(arguments)
+        let done = try DemoSeeder.seed(configuration: configuration)
+        Log.info("demo data seeded", ["added": done.isEmpty ? "nothing (already there)" : done.joined(separator: ", "),
+                                      "login": "\(DemoSeeder.email) / \(DemoSeeder.password)"])
+        return 0
+    }
+
+    /// `floodgate seed users --count N --out FILE [--token-ttl-seconds S]`
+    static func seedUsers(_ arguments: [String]) throws -> Int32 {
+        let (configuration, rest) = try Configuration.load(arguments: arguments)
+        var count = 1_000, output = "users.csv", ttl = 3_600
+        var i = 0
+        while i < rest.count {
+            let value = i + 1 < rest.count ? rest[i + 1] : ""
+            switch rest[i] {
+            case "--count":
+                guard let n = Int(value), (1...10_000_000).contains(n) else { throw Configuration.Invalid(description: "--count takes 1...10000000") }
+                count = n
+            case "--out":
+                guard !value.isEmpty else { throw Configuration.Invalid(description: "--out takes a file path") }
+                output = value
+            case "--token-ttl-seconds":
+                guard let n = Int(value), (1...(30 * 86_400)).contains(n) else { throw Configuration.Invalid(description: "--token-ttl-seconds takes 1...2592000") }
+                ttl = n
+            default:
+                throw Configuration.Invalid(description: "unknown option \(rest[i])")
+            }
+            i += 2
+        }
+        let report = try UserSeeder.seed(count: count, output: output, tokenTTLSeconds: ttl, configuration: configuration)
+        Log.info("users seeded", ["count": "\(report.users)", "file": output, "seconds": String(format: "%.2f", report.seconds),
+                                  "perSecond": String(format: "%.0f", Double(report.users) / max(report.seconds, 0.001)),
+                                  "password": UserSeeder.testPassword])
         return 0
     }
 

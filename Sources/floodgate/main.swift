@@ -27,7 +27,7 @@ let subcommands: [Subcommand] = [
                usage: "floodgate migrate [options]\n\nApplies each versioned migration once, in order; safe to run from two processes at once.",
                run: Commands.migrate),
     Subcommand(name: "seed", summary: "load demo data",
-               usage: "floodgate seed [options]\n\nLoads the demo data set (idempotent).",
+               usage: "floodgate seed [options]\n  floodgate seed users --count N --out FILE [--token-ttl-seconds S]\n\nWithout a subcommand: loads the demo data set (idempotent): user demo@floodgate.local / floodgate-demo with a charged wallet.\nseed users: creates N users for load tests (password floodgate-test-password) and writes `userId,accessToken` lines to FILE\n(tokens live --token-ttl-seconds, default 3600).",
                run: Commands.seed),
     Subcommand(name: "version", summary: "print the version", usage: "floodgate version",
                run: { _ in print("floodgate \(version)"); return 0 }),

@@ -194,3 +194,25 @@ final class RedisClientTests: XCTestCase {
         XCTAssertEqual(try connection.command(["PING"]), .status("PONG"))
     }
 }
+
+final class EmbeddedScriptTests: XCTestCase {
+    /// EVALSHA only avoids shipping the script text when our digest is Redis's digest of the same bytes.
+    func testEveryEmbeddedScriptLoadsUnderItsOwnDigest() throws {
+        let connection = RedisBlockingConnection(endpoint: try TestServices.redis())
+        XCTAssertFalse(LuaScript.embedded.isEmpty)
+        for (name, script) in LuaScript.embedded {
+            XCTAssertEqual(try connection.command(["SCRIPT", "LOAD", script.source]).string, script.sha1, name)
+            XCTAssertTrue(script.source.hasPrefix("-- \(name).lua"), "\(name).lua starts with its header comment")
+        }
+    }
+
+    func testEmbeddedTextIsTheFileInLua() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let files = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("lua").path).filter { $0.hasSuffix(".lua") }
+        XCTAssertEqual(Set(files.map { String($0.dropLast(4)) }), Set(LuaScript.embedded.keys))
+        for file in files {
+            let text = try String(contentsOf: root.appendingPathComponent("lua").appendingPathComponent(file), encoding: .utf8)
+            XCTAssertEqual(LuaScript.embedded[String(file.dropLast(4))]?.source, text, file)
+        }
+    }
+}
