@@ -9,6 +9,17 @@ import Runtime
 
 public typealias RouteHandler = (APIRequest) throws -> Void
 
+/// The router plus the list of what was registered (for the OpenAPI coverage test and diagnostics).
+public struct RouteTable {
+    var router = Router<RouteHandler>()
+    public private(set) var routes: [(method: HTTPMethod, pattern: String)] = []
+
+    mutating func add(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping RouteHandler) {
+        router.add(method, pattern, handler)
+        routes.append((method, pattern))
+    }
+}
+
 /// What handlers share: configuration and clients. Everything here is safe to use from any loop.
 public final class GatewayServices: @unchecked Sendable {
     public let configuration: Configuration
@@ -35,7 +46,7 @@ final class LoopState {
 
 public final class Gateway: @unchecked Sendable {
     public let services: GatewayServices
-    private var router = Router<RouteHandler>()
+    public private(set) var routeTable = RouteTable()
     private var loopStates: [LoopState]
     public private(set) var server: HTTPServer!
 
@@ -45,14 +56,14 @@ public final class Gateway: @unchecked Sendable {
         let group = try EventLoopGroup(threads: configuration.threads, name: "gateway")
         services = GatewayServices(configuration: configuration, group: group)
         loopStates = group.loops.map { _ in LoopState() }
-        OperationsRoutes(gateway: self).register(into: &router)
-        IdentityRoutes().register(into: &router)
-        WalletRoutes().register(into: &router)
+        OperationsRoutes(gateway: self).register(into: &routeTable)
+        IdentityRoutes().register(into: &routeTable)
+        WalletRoutes().register(into: &routeTable)
     }
 
     /// Adds a route; used by the route families before `start()`.
     func add(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping RouteHandler) {
-        router.add(method, pattern, handler)
+        routeTable.add(method, pattern, handler)
     }
 
     public func start() throws {
@@ -91,7 +102,7 @@ public final class Gateway: @unchecked Sendable {
 
     private func dispatch(_ http: HTTPRequest, _ context: HTTPRequestContext, _ completion: @escaping (HTTPResponse) -> Void) {
         let loop = context.loop
-        switch router.match(http.method, path: http.path) {
+        switch routeTable.router.match(http.method, path: http.path) {
         case .found(let handler, let parameters, let pattern):
             let state = loopStates[loop.index]
             let method = http.method.name

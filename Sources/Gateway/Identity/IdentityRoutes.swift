@@ -12,7 +12,7 @@ struct IdentityRoutes {
     /// Verified against when the email is unknown, so both failures take about the same time.
     static let decoyHash: String = PasswordHasher.hash(SecureRandom.token()) ?? ""
 
-    func register(into router: inout Router<RouteHandler>) {
+    func register(into router: inout RouteTable) {
         router.add(.POST, "/auth/signup", signup)
         router.add(.POST, "/auth/login", login)
         router.add(.POST, "/auth/refresh", refresh)

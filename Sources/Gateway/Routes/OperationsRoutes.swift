@@ -6,7 +6,7 @@ import Runtime
 struct OperationsRoutes {
     unowned let gateway: Gateway
 
-    func register(into router: inout Router<RouteHandler>) {
+    func register(into router: inout RouteTable) {
         router.add(.GET, "/health") { request in health(request) }
         router.add(.GET, "/metrics") { request in metrics(request) }
     }

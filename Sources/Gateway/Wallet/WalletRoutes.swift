@@ -9,7 +9,7 @@ struct WalletRoutes {
     static let maxChargeAmount: Int64 = 10_000_000
     static let maxBalance: Int64 = 1_000_000_000
 
-    func register(into router: inout Router<RouteHandler>) {
+    func register(into router: inout RouteTable) {
         router.add(.GET, "/wallet", wallet)
         router.add(.POST, "/wallet/charge", charge)
     }
