@@ -1,19 +1,19 @@
 // Two gateway instances (two processes' worth of loops, separate ports) against the test Redis and
 // PostgreSQL, plus helpers to make users and fire many requests at once.
 import Foundation
-@testable import Gateway
+import Gateway
 import JSON
 import Persistence
 import Runtime
 import TestSupport
 import XCTest
 
-final class GatewayFixture {
-    let gateways: [Gateway]
-    let redis: RedisBlockingConnection
-    var ports: [Int] { gateways.map(\.port) }
+public final class GatewayFixture {
+    public let gateways: [Gateway]
+    public let redis: RedisBlockingConnection
+    public var ports: [Int] { gateways.map(\.port) }
 
-    init(instances: Int = 2, configure: (inout Configuration) -> Void = { _ in }) throws {
+    public init(instances: Int = 2, configure: (inout Configuration) -> Void = { _ in }) throws {
         let endpoint = try TestServices.redis()
         let postgresURL = try TestServices.postgresURL()
         let connection = try PostgresConnection(url: postgresURL)
@@ -33,11 +33,11 @@ final class GatewayFixture {
         redis = RedisBlockingConnection(endpoint: endpoint)
     }
 
-    func shutdown() {
+    public func shutdown() {
         for gateway in gateways { gateway.shutdown() }
     }
 
-    func request(_ method: String, _ path: String, body: String? = nil, token: String? = nil,
+    public func request(_ method: String, _ path: String, body: String? = nil, token: String? = nil,
                  headers: [String: String] = [:], instance: Int = 0) throws -> RawResponse {
         var all = headers
         if let token { all["Authorization"] = "Bearer \(token)" }
@@ -47,15 +47,15 @@ final class GatewayFixture {
         return response
     }
 
-    struct User {
-        let id: String
-        let email: String
-        let password: String
-        var accessToken: String
-        var refreshToken: String
+    public struct User {
+        public let id: String
+        public let email: String
+        public let password: String
+        public var accessToken: String
+        public var refreshToken: String
     }
 
-    func newUser(password: String = "correct horse") throws -> User {
+    public func newUser(password: String = "correct horse") throws -> User {
         let email = "user-\(SecureRandom.hex(bytes: 6))@example.com"
         let signup = try request("POST", "/auth/signup", body: #"{"email":"\#(email)","password":"\#(password)","name":"Test"}"#)
         XCTAssertEqual(signup.status, 201, signup.bodyText)
@@ -67,13 +67,13 @@ final class GatewayFixture {
                     accessToken: json["accessToken"]!.stringValue!, refreshToken: json["refreshToken"]!.stringValue!)
     }
 
-    func json(_ response: RawResponse) throws -> JSONValue {
+    public func json(_ response: RawResponse) throws -> JSONValue {
         try response.body.withUnsafeBytes { try JSONParser.parse($0) }
     }
 
     /// Sends every request at once — spread round-robin over `connections` keep-alive connections per
     /// gateway instance, pipelined — and returns the responses in request order.
-    func burst(_ requests: [String], connectionsPerInstance: Int = 50) throws -> [RawResponse?] {
+    public func burst(_ requests: [String], connectionsPerInstance: Int = 50) throws -> [RawResponse?] {
         var clients: [RawHTTPClient] = []
         for port in ports {
             for _ in 0..<connectionsPerInstance { clients.append(try RawHTTPClient(port: port)) }
@@ -91,7 +91,7 @@ final class GatewayFixture {
     }
 
     /// Outbox events of `type` for `userID` across all user shards.
-    func outboxEvents(type: String, userID: String) throws -> [[String: String]] {
+    public func outboxEvents(type: String, userID: String) throws -> [[String: String]] {
         let stream = UserKeys(userID: userID).outbox
         guard case .array(let entries) = try redis.command(["XRANGE", stream, "-", "+"]) else { return [] }
         var events: [[String: String]] = []
