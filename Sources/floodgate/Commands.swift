@@ -57,6 +57,18 @@ enum Commands {
         return 0
     }
 
+    static func recover(_ arguments: [String]) throws -> Int32 {
+        let configuration = try configuration(arguments)
+        do {
+            let report = try Recovery.run(configuration: configuration)
+            Log.info("recovered Redis state from PostgreSQL", ["wallets": "\(report.wallets)"])
+            return 0
+        } catch let refused as Recovery.Refused {
+            Log.error("recover refused", ["reason": refused.description])
+            return 3
+        }
+    }
+
     /// `floodgate seed users --count N --out FILE [--token-ttl-seconds S]`
     static func seedUsers(_ arguments: [String]) throws -> Int32 {
         let (configuration, rest) = try Configuration.load(arguments: arguments)

@@ -29,6 +29,9 @@ let subcommands: [Subcommand] = [
     Subcommand(name: "seed", summary: "load demo data",
                usage: "floodgate seed [options]\n  floodgate seed users --count N --out FILE [--token-ttl-seconds S]\n\nWithout a subcommand: loads the demo data set (idempotent): user demo@floodgate.local / floodgate-demo with a charged wallet.\nseed users: creates N users for load tests (password floodgate-test-password) and writes `userId,accessToken` lines to FILE\n(tokens live --token-ttl-seconds, default 3600).",
                run: Commands.seed),
+    Subcommand(name: "recover", summary: "rebuild Redis state from PostgreSQL after Redis lost its data",
+               usage: "floodgate recover [options]\n\nRefuses while any outbox stream holds events the worker has not written; then restores every\nwallet balance from PostgreSQL. Idempotent: running it twice changes nothing.",
+               run: Commands.recover),
     Subcommand(name: "version", summary: "print the version", usage: "floodgate version",
                run: { _ in print("floodgate \(version)"); return 0 }),
 ]

@@ -12,6 +12,7 @@ struct WalletRoutes {
     func register(into router: inout RouteTable) {
         router.add(.GET, "/wallet", wallet)
         router.add(.POST, "/wallet/charge", charge)
+        router.add(.GET, "/wallet/transactions", WalletHistory.handle)
     }
 
     private func wallet(_ request: APIRequest) throws {
