@@ -5,6 +5,8 @@
 #   restart.sh redis DIR           SIGKILL the Redis described by DIR/redis.conf, start it again on the
 #                                  same port; a cluster node keeps its slots (nodes.conf is in DIR)
 #   restart.sh postgres DIR PORT   fast-restart the PostgreSQL cluster in DIR on PORT
+#   restart.sh postgres-stop DIR   stop it (FLOODGATE_TEST_PG_STOP_CMD: an outage that lasts)
+#   restart.sh postgres-start DIR PORT  start it again (FLOODGATE_TEST_PG_START_CMD)
 set -euo pipefail
 
 # The services restarted here outlive this command. They must not inherit the caller's descriptors:
@@ -30,5 +32,13 @@ case "${1:-}" in
         [ "$#" -eq 3 ] || die "usage: $0 postgres DIR PORT"
         pg_restart "$2" "$3"
         ;;
-    *) die "usage: $0 redis DIR | postgres DIR PORT" ;;
+    postgres-stop)
+        [ "$#" -eq 2 ] || die "usage: $0 postgres-stop DIR"
+        pg_stop "$2"
+        ;;
+    postgres-start)
+        [ "$#" -eq 3 ] || die "usage: $0 postgres-start DIR PORT"
+        pg_start "$2" "$3"
+        ;;
+    *) die "usage: $0 redis DIR | postgres DIR PORT | postgres-stop DIR | postgres-start DIR PORT" ;;
 esac
