@@ -24,7 +24,9 @@ final class HTTPConnection: IOHandler {
     }
 
     let fd: Int32
-    unowned let owner: LoopServer
+    // Strong on purpose: `weak`/`unowned` references move an object's counts to a side table and make
+    // every retain slower; the owner outlives its connections anyway.
+    let owner: LoopServer
     /// Index in the owner's connection list (for O(1) removal); -1 once removed.
     var slot = -1
 
@@ -76,10 +78,13 @@ final class HTTPConnection: IOHandler {
             if n > 0 {
                 total += n
                 lastActivity = monotonicNanos()
-                if draining { continue }  // discarding input while closing
+                if draining { if n < buffer.count { return }; continue }  // discarding input while closing
                 parser.append(UnsafeRawBufferPointer(start: buffer.baseAddress, count: n))
                 processRequests()
                 if readingPaused { return }
+                // A short read drained the socket: epoll is level-triggered and reports the next bytes,
+                // so skip the recv that would only say EAGAIN (one syscall less per request).
+                if n < buffer.count { return }
                 continue
             }
             if n == 0 {
@@ -120,8 +125,8 @@ final class HTTPConnection: IOHandler {
             slots.append(slot)
             if !keepAlive { closeAfterFlush = true }
             let context = HTTPRequestContext(loop: owner.loop, receivedAt: monotonicNanos())
-            owner.server.handler(request, context) { [weak self] response in
-                guard let self else { return }
+            // Captures self strongly (no weak reference on the hot path); a closed connection ignores it.
+            owner.server.handler(request, context) { response in
                 if self.owner.loop.inEventLoop {
                     self.complete(slot, response)
                 } else {

@@ -108,7 +108,7 @@ public final class HTTPServer: @unchecked Sendable {
 
 /// The part of the server owned by one loop: its listener, its connections, its counters.
 final class LoopServer: IOHandler {
-    unowned let server: HTTPServer
+    let server: HTTPServer  // strong: read on every request; the server outlives its loops' state
     let loop: EventLoop
     private var listenerFD: Int32
     private(set) var connections: [HTTPConnection] = []

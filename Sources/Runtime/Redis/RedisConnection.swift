@@ -109,8 +109,9 @@ public final class RedisConnection: IOHandler {
     /// which also puts the script back in Redis's cache for the next call.
     public func run(_ script: LuaScript, keys: [String], arguments: [String], completion: @escaping RedisCompletion) {
         let tail = [String(keys.count)] + keys + arguments
-        send(["EVALSHA", script.sha1] + tail) { [weak self] result in
-            if case .success(.error(let message)) = result, message.hasPrefix("NOSCRIPT"), let self {
+        // `self` strongly: a connection lives as long as its loop, and a weak capture per call would cost.
+        send(["EVALSHA", script.sha1] + tail) { result in
+            if case .success(.error(let message)) = result, message.hasPrefix("NOSCRIPT") {
                 self.send(["EVAL", script.source] + tail, completion: completion)
             } else {
                 completion(result)
