@@ -31,8 +31,8 @@ let package = Package(
         .target(name: "Persistence", dependencies: ["CLibPQ"]),
         // The HTTP API: routes, auth gate, handlers.
         .target(name: "Gateway", dependencies: ["Runtime", "HTTP", "JSON", "Persistence", "Scripts", "CCrypt"]),
-        // The background worker: its own health/metrics endpoint now; outbox consumption later.
-        .target(name: "Worker", dependencies: ["Runtime", "HTTP", "Persistence"]),
+        // The background worker: the outbox write-behind into PostgreSQL, health and metrics.
+        .target(name: "Worker", dependencies: ["Runtime", "HTTP", "Persistence", "JSON"]),
         // The thin `floodgate` executable.
         .executableTarget(name: "FloodgateCLI", dependencies: ["Runtime", "HTTP", "Persistence", "Gateway", "Worker"],
                           path: "Sources/floodgate"),
@@ -44,6 +44,7 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "HTTP", "JSON", "Runtime", "Persistence", "TestSupport"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Gateway", "Runtime", "Persistence", "JSON", "Scripts", "TestSupport"]),
     ],
     // Swift 5 mode: the loops are thread-confined by design; strict concurrency checking would need
     // @unchecked annotations everywhere without catching anything the design does not already rule out.

@@ -20,6 +20,12 @@ public struct Configuration {
     public var postgresPoolSize = 4
     public var accessTokenTTLSeconds = 900
     public var refreshTokenTTLSeconds = 14 * 86_400
+    /// Outbox entries the worker reads per stream per round (XREADGROUP COUNT); one transaction holds a round.
+    public var workerBatch = 1_000
+    /// Failed attempts (or deliveries) after which an outbox entry goes to its dead-letter stream.
+    public var workerMaxAttempts = 5
+    /// How long an outbox entry must sit unacknowledged before another worker takes it over (XAUTOCLAIM).
+    public var workerClaimIdleMilliseconds = 30_000
 
     /// One entry per setting: environment name, flag, default text, meaning (for --help and the README).
     public static let settings: [(env: String, flag: String, defaultText: String, meaning: String)] = [
@@ -40,6 +46,9 @@ public struct Configuration {
         ("FLOODGATE_ACCESS_TOKEN_TTL_SECONDS", "--access-token-ttl-seconds", "900", "access token lifetime"),
         ("FLOODGATE_REFRESH_TOKEN_TTL_SECONDS", "--refresh-token-ttl-seconds", "1209600", "refresh token lifetime (14 days)"),
         ("FLOODGATE_LOG_LEVEL", "--log-level", "info", "debug, info, warn or error"),
+        ("FLOODGATE_WORKER_BATCH", "--worker-batch", "1000", "outbox entries the worker reads per stream per round"),
+        ("FLOODGATE_WORKER_MAX_ATTEMPTS", "--worker-max-attempts", "5", "attempts before an outbox entry is dead-lettered"),
+        ("FLOODGATE_WORKER_CLAIM_IDLE_MS", "--worker-claim-idle-ms", "30000", "idle time before a worker takes over another's outbox entries"),
     ]
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -100,6 +109,9 @@ public struct Configuration {
         if let v = try int("FLOODGATE_PG_POOL_SIZE", 1...64) { config.postgresPoolSize = v }
         if let v = try int("FLOODGATE_ACCESS_TOKEN_TTL_SECONDS", 1...86_400) { config.accessTokenTTLSeconds = v }
         if let v = try int("FLOODGATE_REFRESH_TOKEN_TTL_SECONDS", 1...(365 * 86_400)) { config.refreshTokenTTLSeconds = v }
+        if let v = try int("FLOODGATE_WORKER_BATCH", 1...100_000) { config.workerBatch = v }
+        if let v = try int("FLOODGATE_WORKER_MAX_ATTEMPTS", 1...1_000) { config.workerMaxAttempts = v }
+        if let v = try int("FLOODGATE_WORKER_CLAIM_IDLE_MS", 100...86_400_000) { config.workerClaimIdleMilliseconds = v }
         if let v = values["FLOODGATE_LOG_LEVEL"] {
             guard let level = LogLevel(name: v) else { throw Invalid(description: "FLOODGATE_LOG_LEVEL=\(v): expected debug, info, warn or error") }
             Log.level = level

@@ -1,6 +1,8 @@
 // `floodgate worker`: the background process beside the gateways. It serves GET /health and
 // GET /metrics on its own port (FLOODGATE_WORKER_PORT) from one event loop; the jobs it runs
 // (outbox write-behind, reconciler, data-platform delivery) attach to it as they are built.
+// The outbox write-behind is an OutboxConsumer on a thread of its own: it never runs on the loop, and
+// the loop renders its metrics from a snapshot without waiting on Redis or PostgreSQL.
 import Foundation
 import HTTP
 import Persistence
@@ -13,6 +15,8 @@ public final class WorkerProcess: @unchecked Sendable {
     private let postgres: PostgresPool
     private var server: HTTPServer!
     private let startedAt = monotonicNanos()
+    /// Drains the outbox streams into PostgreSQL.
+    public let outbox: OutboxConsumer
 
     public var port: Int { server.port }
 
@@ -22,6 +26,7 @@ public final class WorkerProcess: @unchecked Sendable {
         redis = RedisClient(group: group, endpoint: configuration.redisEndpoint,
                             commandTimeoutMilliseconds: configuration.redisTimeoutMilliseconds)
         postgres = PostgresPool(url: configuration.postgresURL, size: 1)
+        outbox = OutboxConsumer(settings: OutboxConsumer.Settings(configuration: configuration))
     }
 
     public func start() throws {
@@ -38,10 +43,13 @@ public final class WorkerProcess: @unchecked Sendable {
         loop.execute { [postgres] in
             loop.scheduleRepeating(everyMilliseconds: 1_000) { postgres.checkHealth(); return true }
         }
+        outbox.start()
         Log.info("worker listening", ["port": "\(server.port)"])
     }
 
     public func shutdown() {
+        // First: a batch being written is committed and acknowledged before the process goes.
+        outbox.stop()
         server?.shutdown(graceSeconds: 2)
         redis.close()
         group.shutdown()
@@ -69,7 +77,7 @@ public final class WorkerProcess: @unchecked Sendable {
             # TYPE floodgate_postgres_up gauge
             floodgate_postgres_up \(postgresUp ? 1 : 0)
 
-            """
+            """ + outbox.metrics.prometheusText()
             completion(HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
                                     body: Array(text.utf8)))
         default:

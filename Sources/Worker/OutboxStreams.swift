@@ -1,0 +1,51 @@
+// The outbox streams the worker reads and the consumer groups that must see every entry.
+//
+// The streams are a known list, never discovered by SCAN (a keyspace scan is slow, and on a cluster it
+// would have to visit every node): the 16 user shards now, and per-event streams that later features
+// add to a consumer with `OutboxConsumer.addStreams`. Each stream carries a hash tag, and its dead-letter
+// stream carries the same tag, so moving an entry there is one same-slot MULTI.
+//
+// The group list is a constant on purpose: every worker creates every group in it on every stream, and
+// trimming never passes the oldest entry any of them still holds. A group that only some worker versions
+// know about would let the others trim entries it has not read yet.
+
+public enum OutboxStreams {
+    /// The group that writes events to PostgreSQL.
+    public static let writerGroup = "writer"
+
+    /// Every group that must see each entry (later: the data-platform delivery). Order does not matter.
+    public static let groups: [String] = [writerGroup]
+
+    /// The user shards' outbox streams, `{u00}:outbox` … `{u15}:outbox`. The same names as Gateway's
+    /// `UserKeys.allOutboxes` (the worker does not link the gateway; WorkerTests checks they agree).
+    public static let userOutboxes: [String] = (0..<16).map { $0 < 10 ? "{u0\($0)}:outbox" : "{u\($0)}:outbox" }
+
+    /// Where entries of `stream` go after K failed attempts: `<stream>:dead`, same hash tag.
+    public static func deadLetterStream(for stream: String) -> String { stream + ":dead" }
+}
+
+/// A stream entry id, `<milliseconds>-<sequence>`. The milliseconds are Redis's clock when the entry was
+/// added, which is what the lag gauges measure against.
+public struct StreamID: Comparable, Hashable, CustomStringConvertible, Sendable {
+    public let milliseconds: UInt64
+    public let sequence: UInt64
+
+    public init(milliseconds: UInt64, sequence: UInt64) {
+        self.milliseconds = milliseconds
+        self.sequence = sequence
+    }
+
+    public init?(_ text: String) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let ms = UInt64(parts[0]), let seq = UInt64(parts[1]) else { return nil }
+        self.init(milliseconds: ms, sequence: seq)
+    }
+
+    public static let zero = StreamID(milliseconds: 0, sequence: 0)
+
+    public static func < (a: StreamID, b: StreamID) -> Bool {
+        (a.milliseconds, a.sequence) < (b.milliseconds, b.sequence)
+    }
+
+    public var description: String { "\(milliseconds)-\(sequence)" }
+}

@@ -1,0 +1,110 @@
+// What the worker's rows are for: GET /wallet/transactions reads them, and `floodgate recover` rebuilds
+// wallet balances from them after Redis lost its data — refusing while the outbox still has a backlog.
+import Foundation
+@testable import Gateway
+import JSON
+import Persistence
+import Runtime
+import TestSupport
+@testable import Worker
+import XCTest
+
+final class WalletHistoryRecoveryTests: XCTestCase {
+    var fixture: GatewayFixture!
+    var consumer: OutboxConsumer?
+
+    override func setUpWithError() throws {
+        _ = try WorkerTestSupport.migratedPostgres()
+        fixture = try GatewayFixture(instances: 1)
+    }
+
+    override func tearDown() {
+        consumer?.stop()
+        fixture?.shutdown()
+    }
+
+    private func startConsumer() throws {
+        let consumer = OutboxConsumer(settings: try WorkerTestSupport.consumerSettings())
+        consumer.start()
+        self.consumer = consumer
+    }
+
+    private func history(_ user: GatewayFixture.User, _ query: String = "") throws -> (status: Int, json: JSONValue) {
+        let response = try fixture.request("GET", "/wallet/transactions\(query)", token: user.accessToken)
+        return (response.status, try fixture.json(response))
+    }
+
+    func testChargesAreListedNewestFirstInCursorPages() throws {
+        let user = try fixture.newUser()
+        let other = try fixture.newUser()
+        var chargeIDs: [String] = []
+        for amount in 1...7 {
+            let charged = try fixture.request("POST", "/wallet/charge", body: #"{"amount":\#(amount)}"#, token: user.accessToken)
+            chargeIDs.append(try fixture.json(charged)["chargeId"]!.stringValue!)
+            usleep(3_000)  // distinct event times, so "newest first" has one right answer
+        }
+        XCTAssertEqual(try fixture.request("POST", "/wallet/charge", body: #"{"amount":99}"#, token: other.accessToken).status, 200)
+        try startConsumer()
+        XCTAssertTrue(waitUntil(15) { ((try? self.history(user).json["items"]?.arrayValue?.count) ?? 0) == 7 },
+                      "the worker wrote the charges")
+
+        var seen: [JSONValue] = []
+        var cursor: String?
+        var pages = 0
+        repeat {
+            let page = try history(user, "?limit=3" + (cursor.map { "&cursor=\($0)" } ?? ""))
+            XCTAssertEqual(page.status, 200)
+            seen += page.json["items"]?.arrayValue ?? []
+            cursor = page.json["nextCursor"]?.stringValue
+            pages += 1
+        } while cursor != nil && pages < 10
+        XCTAssertEqual(pages, 3)
+        XCTAssertEqual(seen.compactMap { $0["amount"]?.intValue }, [7, 6, 5, 4, 3, 2, 1])
+        XCTAssertEqual(seen.compactMap { $0["id"]?.stringValue }, chargeIDs.reversed())
+        XCTAssertEqual(seen.compactMap { $0["balanceAfter"]?.intValue }, [28, 21, 15, 10, 6, 3, 1])
+        XCTAssertTrue(seen.allSatisfy { $0["type"]?.stringValue == "CHARGE" && $0["createdAt"]?.stringValue?.hasSuffix("Z") == true })
+        XCTAssertEqual(seen.first?["ref"]?.stringValue, chargeIDs.last)
+
+        for bad in ["?limit=0", "?limit=101", "?limit=x", "?cursor=not-ours", "?cursor=" + SecureRandom.base64URL(Array("x|y".utf8))] {
+            let response = try history(user, bad)
+            XCTAssertEqual(response.status, 400, bad)
+            XCTAssertEqual(response.json["error"]?["code"]?.stringValue, "VALIDATION_FAILED", bad)
+        }
+        XCTAssertEqual(try fixture.request("GET", "/wallet/transactions").status, 401)
+    }
+
+    func testRecoverRefusesWithABacklogThenRestoresEveryBalanceAfterFlushAll() throws {
+        let users = try (0..<4).map { _ in try fixture.newUser() }
+        var requests: [String] = []
+        for (i, user) in users.enumerated() {
+            for _ in 0..<(50 * (i + 1)) {
+                requests.append(RawHTTPClient.requestText("POST", "/wallet/charge", body: #"{"amount":\#(i + 3)}"#,
+                                                          headers: ["Authorization": "Bearer \(user.accessToken)"]))
+            }
+        }
+        XCTAssertEqual(try fixture.burst(requests, connectionsPerInstance: 20).filter { $0?.status == 200 }.count, requests.count)
+        let configuration = fixture.gateways[0].services.configuration
+
+        // No worker yet: the events are only in Redis, so PostgreSQL is not the whole record.
+        XCTAssertFalse(try Recovery.backlog(fixture.redis).isEmpty)
+        XCTAssertThrowsError(try Recovery.run(configuration: configuration)) { error in
+            XCTAssertTrue(error is Recovery.Refused, "\(error)")
+        }
+
+        try startConsumer()
+        XCTAssertTrue(waitUntil(30) { (try? Recovery.backlog(self.fixture.redis).isEmpty) == true }, "the outbox drained")
+        consumer?.stop()
+        consumer = nil
+        let expected = try users.map { try fixture.redis.command(["GET", UserKeys(userID: $0.id).wallet]).int }
+        XCTAssertEqual(expected, [150, 400, 750, 1_200])
+
+        XCTAssertEqual(try fixture.redis.command(["FLUSHALL"]), .status("OK"))
+        XCTAssertEqual(try fixture.redis.command(["GET", UserKeys(userID: users[0].id).wallet]), .null)
+
+        let report = try Recovery.run(configuration: configuration)
+        XCTAssertGreaterThanOrEqual(report.wallets, 4)
+        XCTAssertEqual(try users.map { try fixture.redis.command(["GET", UserKeys(userID: $0.id).wallet]).int }, expected)
+        _ = try Recovery.run(configuration: configuration)  // idempotent
+        XCTAssertEqual(try users.map { try fixture.redis.command(["GET", UserKeys(userID: $0.id).wallet]).int }, expected)
+    }
+}
