@@ -206,6 +206,7 @@ public final class RedisConnection: IOHandler {
         if status == REDIS_OK {
             state = .connected
             backoffMilliseconds = 50
+            loadScripts()
             if everConnected {
                 reconnects += 1
                 Log.info("reconnected to Redis", ["redis": endpoint.description, "loop": "\(loop.index)"])
@@ -214,6 +215,19 @@ public final class RedisConnection: IOHandler {
         } else {
             // hiredis frees the context after this callback returns.
             scheduleReconnect("connect failed")
+        }
+    }
+
+    /// Loads every embedded script on each new connection (start, or after Redis restarted and lost its
+    /// script cache), so the first EVALSHA needs no NOSCRIPT round trip. A failure here costs nothing:
+    /// `run` still falls back to EVAL.
+    private func loadScripts() {
+        for script in LuaScript.embedded.values {
+            send(["SCRIPT", "LOAD", script.source]) { [endpoint] result in
+                if case .success(.bulk(let digest)) = result, String(decoding: digest, as: UTF8.self) != script.sha1 {
+                    Log.error("Redis computed another digest for a script", ["script": script.name, "redis": endpoint.description])
+                }
+            }
         }
     }
 
