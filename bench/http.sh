@@ -24,6 +24,7 @@ source "$here/../scripts/lib/common.sh"
 source "$here/../scripts/lib/packages.sh"
 source "$here/../scripts/lib/redis.sh"
 source "$here/../scripts/lib/postgres.sh"
+source "$here/../scripts/lib/bench.sh"
 cd "$FLOODGATE_ROOT"
 
 DURATION=${BENCH_DURATION:-10s}
@@ -344,23 +345,7 @@ NGINX_DIR_SHOWN=${DIR#"$FLOODGATE_ROOT"/}/nginx
     echo "<!-- http.sh end -->"
 } >"$section"
 
-# Replace our section, keep everyone else's (later benches write their own marked sections).
-if [ ! -f "$RESULTS_FILE" ]; then
-    printf '# Benchmark results\n\nWritten by the bench scripts; each rewrites only its own section, between its markers.\n\n' >"$RESULTS_FILE"
-fi
-if grep -q '^<!-- http.sh begin -->' "$RESULTS_FILE" && grep -q '^<!-- http.sh end -->' "$RESULTS_FILE"; then
-    awk -v section="$section" '
-        /^<!-- http.sh begin -->/ { while ((getline line < section) > 0) print line; skipping = 1; next }
-        /^<!-- http.sh end -->/ { skipping = 0; next }
-        !skipping { print }' "$RESULTS_FILE" >"$RESULTS_FILE.tmp"
-else
-    {
-        cat "$RESULTS_FILE"
-        if [ -n "$(tail -n 1 "$RESULTS_FILE")" ]; then echo; fi
-        cat "$section"
-    } >"$RESULTS_FILE.tmp"
-fi
-mv "$RESULTS_FILE.tmp" "$RESULTS_FILE"
+bench_write_section http.sh "$section" "$RESULTS_FILE"
 
 echo
 sed -n '/^| connections/,/^$/p' "$section"

@@ -34,6 +34,7 @@ source "$here/../scripts/lib/common.sh"
 source "$here/../scripts/lib/packages.sh"
 source "$here/../scripts/lib/redis.sh"
 source "$here/../scripts/lib/postgres.sh"
+source "$here/../scripts/lib/bench.sh"
 cd "$FLOODGATE_ROOT"
 
 EVENTS=${BENCH_EVENTS:-200000}
@@ -422,22 +423,7 @@ section="$DIR/section.md"
     echo "<!-- writebehind.sh end -->"
 } >"$section"
 
-if [ ! -f "$RESULTS_FILE" ]; then
-    printf '# Benchmark results\n\nWritten by the bench scripts; each rewrites only its own section, between its markers.\n\n' >"$RESULTS_FILE"
-fi
-if grep -q '^<!-- writebehind.sh begin -->' "$RESULTS_FILE" && grep -q '^<!-- writebehind.sh end -->' "$RESULTS_FILE"; then
-    awk -v section="$section" '
-        /^<!-- writebehind.sh begin -->/ { while ((getline line < section) > 0) print line; skipping = 1; next }
-        /^<!-- writebehind.sh end -->/ { skipping = 0; next }
-        !skipping { print }' "$RESULTS_FILE" >"$RESULTS_FILE.tmp"
-else
-    {
-        cat "$RESULTS_FILE"
-        if [ -n "$(tail -n 1 "$RESULTS_FILE")" ]; then echo; fi
-        cat "$section"
-    } >"$RESULTS_FILE.tmp"
-fi
-mv "$RESULTS_FILE.tmp" "$RESULTS_FILE"
+bench_write_section writebehind.sh "$section" "$RESULTS_FILE"
 
 echo
 sed -n '/^| measurement/,/^$/p' "$section"
