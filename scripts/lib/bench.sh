@@ -1,4 +1,4 @@
-#!/usr/bin/env bash
+# shellcheck shell=bash
 # Shared by the bench scripts. Source after common.sh.
 
 # bench_write_section NAME SECTION_FILE RESULTS_FILE: put SECTION_FILE (which starts with
