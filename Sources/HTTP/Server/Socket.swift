@@ -21,7 +21,7 @@ enum Socket {
                 setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size))
             }
             var address = try ipv4Address(host: host, port: port)
-            try withUnsafePointer(to: &address) { pointer in
+            _ = try withUnsafePointer(to: &address) { pointer in
                 try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
                     try systemCallNonBlocking("bind(\(host):\(port))") {
                         bind(fd, sa, socklen_t(MemoryLayout<sockaddr_in>.size))
