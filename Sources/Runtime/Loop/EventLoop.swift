@@ -42,6 +42,7 @@ public final class EventLoop: @unchecked Sendable {
     private var registrations: [Registration?] = []
     private var nextGeneration: UInt32 = 1
     private var timers = TimerHeap()
+    private var beforeSleepHooks: [() -> Void] = []
 
     private let inboxLock = NSLock()
     private var inbox: [() -> Void] = []
@@ -169,6 +170,12 @@ public final class EventLoop: @unchecked Sendable {
         timers.cancel(id.raw)
     }
 
+    /// Runs `hook` each time the loop has handled what was ready and is about to wait again (like Redis's
+    /// beforeSleep): the place to flush output that handlers produced during this round. Loop thread only.
+    public func addBeforeSleep(_ hook: @escaping () -> Void) {
+        beforeSleepHooks.append(hook)
+    }
+
     // MARK: running
 
     /// Runs the loop on the calling thread until `stop()`; then runs the tasks still queued and returns.
@@ -187,6 +194,7 @@ public final class EventLoop: @unchecked Sendable {
             let pendingTasks = !inbox.isEmpty
             inboxLock.unlock()
             if stopping { break }
+            for hook in beforeSleepHooks { hook() }
 
             var timeout: Int32 = -1
             if pendingTasks {
