@@ -46,6 +46,17 @@ public struct APIError: Error, CustomStringConvertible {
     }
     public static let internalError = APIError(500, "INTERNAL", "internal error")
 
+    /// A script reply no branch of its caller expected: a transport failure passes through (503), any
+    /// other reply is logged and becomes a 500 — a script and its Swift caller disagree, a bug.
+    public static func unexpected(_ result: Result<RedisValue, RedisError>) -> Error {
+        switch result {
+        case .failure(let error): return error
+        case .success(let value):
+            Log.error("unexpected script reply", ["reply": value.description])
+            return APIError.internalError
+        }
+    }
+
     /// Maps any error from a dependency to what the client should see.
     public static func from(_ error: Error) -> APIError {
         switch error {

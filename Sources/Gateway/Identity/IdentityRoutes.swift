@@ -54,7 +54,7 @@ struct IdentityRoutes {
         let window = String(Self.failedLoginWindowSeconds), limit = String(Self.failedLoginLimit)
         request.script("rate_limit", keys: [throttleKey], arguments: [window, limit, "peek"]) { peeked in
             guard case .success(.array(let state)) = peeked, state.count == 3 else {
-                return request.fail(Self.redisFailure(peeked))
+                return request.fail(APIError.unexpected(peeked))
             }
             if let count = state[1].int, count >= Int64(Self.failedLoginLimit) {
                 let retry = max(1, state[2].int ?? 1)
@@ -62,7 +62,11 @@ struct IdentityRoutes {
                                              headers: [("Retry-After", String(retry))]))
             }
             request.postgres({ try UserStore.find(email: email, $0) }) { found in
-                guard case .success(let user) = found else { return request.fail(found.failureValue!) }
+                let user: StoredUser?
+                switch found {
+                case .success(let value): user = value
+                case .failure(let error): return request.fail(error)
+                }
                 let stored = user?.passwordHash ?? Self.decoyHash
                 request.blocking({ PasswordHasher.verify(password, against: stored) && user != nil }) { verified in
                     guard case .success(true) = verified, let user else {
@@ -85,7 +89,7 @@ struct IdentityRoutes {
         request.script("session_open", keys: [UserKeys(userID: userID).session(access.sessionID)],
                        arguments: [userID, access.secret, refresh.secret,
                                    String(configuration.accessTokenTTLSeconds), String(configuration.refreshTokenTTLSeconds)]) { result in
-            guard case .success(.array) = result else { return request.fail(redisFailure(result)) }
+            guard case .success(.array) = result else { return request.fail(APIError.unexpected(result)) }
             request.respond(200, json: tokenPair(access, refresh, configuration))
         }
     }
@@ -159,21 +163,5 @@ struct IdentityRoutes {
     static func tokenPair(_ access: SessionToken, _ refresh: SessionToken, _ configuration: Configuration) -> JSONValue {
         ["accessToken": .string(access.text), "refreshToken": .string(refresh.text), "tokenType": "Bearer",
          "expiresIn": JSONValue(configuration.accessTokenTTLSeconds)]
-    }
-
-    static func redisFailure(_ result: Result<RedisValue, RedisError>) -> Error {
-        switch result {
-        case .failure(let error): return error
-        case .success(let value):
-            Log.error("unexpected script reply", ["reply": value.description])
-            return APIError.internalError
-        }
-    }
-}
-
-extension Result {
-    var failureValue: Failure? {
-        if case .failure(let error) = self { return error }
-        return nil
     }
 }

@@ -54,14 +54,14 @@ struct WalletRoutes {
                     case "REUSED":
                         request.fail(IdempotencyKey.reused)
                     default:
-                        request.fail(IdentityRoutes.redisFailure(result))
+                        request.fail(APIError.unexpected(result))
                     }
                 case .success(.error(let message)) where message.hasPrefix("INVALID_AMOUNT"):
                     let balance = Int64(message.split(separator: " ").last ?? "") ?? 0
                     request.fail(APIError(400, "INVALID_AMOUNT", "a balance may not exceed \(Self.maxBalance)",
                                           details: ["balance": .int(balance), "maxBalance": .int(Self.maxBalance)]))
                 case .success, .failure:
-                    request.fail(IdentityRoutes.redisFailure(result))
+                    request.fail(APIError.unexpected(result))
                 }
             }
         }

@@ -9,8 +9,6 @@ public final class EventLoopGroup: @unchecked Sendable {
     public let loops: [EventLoop]
     private var threads: [Thread] = []
     private let finished: DispatchGroup = DispatchGroup()
-    private var roundRobin = 0
-    private let lock = NSLock()
 
     public static var coreCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
@@ -28,14 +26,6 @@ public final class EventLoopGroup: @unchecked Sendable {
         }
         // Start after all are built so no loop runs before the group is complete.
         for thread in threads { thread.start() }
-    }
-
-    /// A loop chosen round-robin, for work not tied to a connection.
-    public func next() -> EventLoop {
-        lock.lock()
-        defer { lock.unlock() }
-        roundRobin = (roundRobin + 1) % loops.count
-        return loops[roundRobin]
     }
 
     /// Runs `body` on every loop and calls `completion` (on an arbitrary thread) with the results in loop order.

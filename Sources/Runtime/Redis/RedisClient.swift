@@ -13,11 +13,12 @@ public final class RedisClient: @unchecked Sendable {
         connections = group.loops.map {
             RedisConnection(loop: $0, endpoint: endpoint, commandTimeoutMilliseconds: commandTimeoutMilliseconds)
         }
-        let started = DispatchSemaphoreLike(count: connections.count)
+        let started = DispatchGroup()
         for connection in connections {
+            started.enter()
             connection.loop.execute {
                 connection.start()
-                started.signal()
+                started.leave()
             }
         }
         started.wait()
@@ -32,26 +33,5 @@ public final class RedisClient: @unchecked Sendable {
         for connection in connections {
             connection.loop.execute { connection.close() }
         }
-    }
-}
-
-/// A tiny counting wait used during start-up (Dispatch is avoided in the loop module's hot paths).
-final class DispatchSemaphoreLike: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var remaining: Int
-
-    init(count: Int) { remaining = count }
-
-    func signal() {
-        condition.lock()
-        remaining -= 1
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    func wait() {
-        condition.lock()
-        while remaining > 0 { condition.wait() }
-        condition.unlock()
     }
 }
