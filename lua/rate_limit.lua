@@ -3,7 +3,8 @@
 -- KEYS[1]  the counter key for one subject and window kind, e.g. "{login:ab12..}:fails"
 -- ARGV[1]  window length in seconds (integer >= 1)
 -- ARGV[2]  the limit: how many hits the window allows (integer >= 1)
--- ARGV[3]  "hit" to count this call, "peek" to only read
+-- ARGV[3]  "hit" to count this call, "peek" to only read, "undo" to give back one earlier hit (a
+--          caller that counts attempts up front returns the slot of one that turned out fine)
 --
 -- Returns {allowed (1|0), count, retryAfterSeconds}
 --   allowed   1 while count <= limit (after counting this hit), 0 once past it
@@ -22,8 +23,8 @@ end
 if not limit or limit < 1 or limit ~= math.floor(limit) then
   return redis.error_reply("INVALID_ARGUMENT limit must be a positive integer")
 end
-if mode ~= "hit" and mode ~= "peek" then
-  return redis.error_reply("INVALID_ARGUMENT mode must be hit or peek")
+if mode ~= "hit" and mode ~= "peek" and mode ~= "undo" then
+  return redis.error_reply("INVALID_ARGUMENT mode must be hit, peek or undo")
 end
 
 local count
@@ -31,6 +32,11 @@ if mode == "hit" then
   count = redis.call("INCR", KEYS[1])
   if count == 1 then
     redis.call("EXPIRE", KEYS[1], window)
+  end
+elseif mode == "undo" then
+  count = tonumber(redis.call("GET", KEYS[1]) or "0")
+  if count > 0 then
+    count = redis.call("DECR", KEYS[1])
   end
 else
   count = tonumber(redis.call("GET", KEYS[1]) or "0")

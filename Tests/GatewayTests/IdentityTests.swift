@@ -103,6 +103,27 @@ final class IdentityTests: XCTestCase {
         XCTAssertEqual(next.status, 200)
     }
 
+    func testFiftyParallelWrongPasswordsGetAtMostTenChecks() throws {
+        let user = try fixture.newUser()
+        let attempt = RawHTTPClient.requestText("POST", "/auth/login", body: #"{"email":"\#(user.email)","password":"wrong-guess"}"#)
+        let responses = try fixture.burst(Array(repeating: attempt, count: 50), connectionsPerInstance: 50)
+        XCTAssertEqual(responses.filter { $0?.status == 401 }.count, 10, "exactly the limit is checked")
+        XCTAssertEqual(responses.filter { $0?.status == 429 }.count, 40)
+        let right = try fixture.request("POST", "/auth/login", body: #"{"email":"\#(user.email)","password":"\#(user.password)"}"#)
+        XCTAssertEqual(right.status, 429, "locked for the window")
+    }
+
+    func testASuccessfulLoginDoesNotUseUpTheAllowance() throws {
+        let user = try fixture.newUser()
+        for _ in 0..<12 {
+            let ok = try fixture.request("POST", "/auth/login", body: #"{"email":"\#(user.email)","password":"\#(user.password)"}"#)
+            XCTAssertEqual(ok.status, 200)
+        }
+        let tooLong = try fixture.request("POST", "/auth/login",
+                                          body: #"{"email":"\#(user.email)","password":"\#(String(repeating: "p", count: 5_000))"}"#)
+        XCTAssertEqual(tooLong.status, 401)
+    }
+
     func testTenFailedLoginsLockTheEmailWith429() throws {
         let user = try fixture.newUser()
         for attempt in 1...10 {

@@ -52,11 +52,13 @@ struct IdentityRoutes {
         // The counter key uses the email's hex so no character of it can act as a hash tag.
         let throttleKey = "{login:\(Array(email.utf8).map { String(format: "%02x", $0) }.joined())}:fails"
         let window = String(Self.failedLoginWindowSeconds), limit = String(Self.failedLoginLimit)
-        request.script("rate_limit", keys: [throttleKey], arguments: [window, limit, "peek"]) { peeked in
-            guard case .success(.array(let state)) = peeked, state.count == 3 else {
-                return request.fail(APIError.unexpected(peeked))
+        // Every attempt takes a slot up front (one atomic INCR), so however many arrive in parallel at
+        // most `failedLoginLimit` are ever checked per window; a successful one gives its slot back.
+        request.script("rate_limit", keys: [throttleKey], arguments: [window, limit, "hit"]) { counted in
+            guard case .success(.array(let state)) = counted, state.count == 3 else {
+                return request.fail(APIError.unexpected(counted))
             }
-            if let count = state[1].int, count >= Int64(Self.failedLoginLimit) {
+            if state[0] != .integer(1) {
                 let retry = max(1, state[2].int ?? 1)
                 return request.fail(APIError(429, "RATE_LIMITED", "too many failed logins, retry later",
                                              headers: [("Retry-After", String(retry))]))
@@ -68,15 +70,18 @@ struct IdentityRoutes {
                 case .failure(let error): return request.fail(error)
                 }
                 let stored = user?.passwordHash ?? Self.decoyHash
-                request.blocking({ PasswordHasher.verify(password, against: stored) && user != nil }) { verified in
-                    guard case .success(true) = verified, let user else {
-                        if case .failure(let error) = verified { return request.fail(error) }
-                        request.script("rate_limit", keys: [throttleKey], arguments: [window, limit, "hit"]) { _ in
-                            request.fail(APIError(401, "INVALID_CREDENTIALS", "email or password is wrong"))
+                // Longer than signup allows cannot match; it is refused without hashing a megabyte.
+                request.blocking({ password.utf8.count <= 1024 && PasswordHasher.verify(password, against: stored) && user != nil }) { verified in
+                    switch verified {
+                    case .success(true):
+                        request.script("rate_limit", keys: [throttleKey], arguments: [window, limit, "undo"]) { _ in
+                            Self.openSession(request, userID: user!.id)
                         }
-                        return
+                    case .success(false):
+                        request.fail(APIError(401, "INVALID_CREDENTIALS", "email or password is wrong"))
+                    case .failure(let error):
+                        request.fail(error)
                     }
-                    Self.openSession(request, userID: user.id)
                 }
             }
         }
