@@ -2,6 +2,7 @@
 import Foundation
 @testable import Gateway
 import JSON
+import Persistence
 import Runtime
 import TestSupport
 import XCTest
@@ -37,6 +38,18 @@ final class IdentityTests: XCTestCase {
         XCTAssertEqual(try fixture.json(again)["error"]?["code"]?.stringValue, "EMAIL_TAKEN")
         let login = try fixture.request("POST", "/auth/login", body: #"{"email":" \#(user.email.uppercased())","password":"\#(user.password)"}"#)
         XCTAssertEqual(login.status, 200)
+    }
+
+    func testParallelSignupsWithOneEmailMakeExactlyOneAccount() throws {
+        let email = "race-\(SecureRandom.hex(bytes: 6))@example.com"
+        let signup = RawHTTPClient.requestText("POST", "/auth/signup", body: #"{"email":"\#(email)","password":"same-password","name":"R"}"#)
+        let variants = (0..<30).map { i in i % 2 == 0 ? signup : signup.replacingOccurrences(of: email, with: email.uppercased()) }
+        let responses = try fixture.burst(variants, connectionsPerInstance: 30)
+        XCTAssertEqual(responses.filter { $0?.status == 201 }.count, 1)
+        XCTAssertEqual(responses.filter { $0?.status == 409 }.count, 29)
+        let db = try PostgresConnection(url: try TestServices.postgresURL())
+        defer { db.close() }
+        XCTAssertEqual(try db.query("SELECT count(*) AS n FROM users WHERE lower(email) = lower($1)", [email]).first?.int("n"), 1)
     }
 
     func testSignupValidation() throws {
