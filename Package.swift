@@ -26,7 +26,7 @@ let package = Package(
         // A strict JSON reader/writer that keeps integers exact (amounts must be JSON integers).
         .target(name: "JSON"),
         // HTTP/1.1 parser (pure), server and router on the Runtime loops.
-        .target(name: "HTTP", dependencies: ["Runtime", "CSystem"]),
+        .target(name: "HTTP", dependencies: ["Runtime", "CSystem", "JSON"]),
         // PostgreSQL over libpq: connections, a pool off the loops, migrations.
         .target(name: "Persistence", dependencies: ["CLibPQ"]),
         // The HTTP API: routes, auth gate, handlers.

@@ -1,3 +1,5 @@
+import JSON
+
 // A response and its wire form. Bodies are always sent with Content-Length (no chunked responses):
 // every API answer is built in memory first.
 public struct HTTPResponse {
@@ -21,11 +23,13 @@ public struct HTTPResponse {
     /// is an already-encoded JSON object (the JSON module builds it), or nil for none.
     public static func error(_ status: Int, code: String, message: String, detailsJSON: String? = nil,
                              headers: [(name: String, value: String)] = []) -> HTTPResponse {
-        var body = "{\"error\":{\"code\":\"\(code)\",\"message\":"
-        appendJSONString(message, to: &body)
-        if let detailsJSON { body += ",\"details\":" + detailsJSON }
-        body += "}}"
-        return json(status, Array(body.utf8), headers: headers)
+        var body = Array("{\"error\":{\"code\":".utf8)
+        JSONWriter.appendString(code, into: &body)
+        body += Array(",\"message\":".utf8)
+        JSONWriter.appendString(message, into: &body)
+        if let detailsJSON { body += Array(",\"details\":\(detailsJSON)".utf8) }
+        body += Array("}}".utf8)
+        return json(status, body, headers: headers)
     }
 
     public func header(_ name: String) -> String? {
@@ -82,26 +86,4 @@ public struct HTTPResponse {
         default: return "Status \(status)"
         }
     }
-}
-
-/// Minimal JSON string escaping for the error body (the JSON module is the general writer).
-func appendJSONString(_ text: String, to out: inout String) {
-    out += "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 {
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    out += "\""
 }
