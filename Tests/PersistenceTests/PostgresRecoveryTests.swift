@@ -4,6 +4,7 @@
 import Dispatch
 import Foundation
 import Persistence
+import TestSupport
 import XCTest
 
 final class PostgresRecoveryTests: PostgresTestCase {
@@ -126,7 +127,7 @@ final class PostgresRecoveryTests: PostgresTestCase {
             poller.leave()
         }.start()
 
-        try TestEnvironment.runCommand(from: "FLOODGATE_TEST_PG_RESTART_CMD")
+        try TestServices.runCommand(from: "FLOODGATE_TEST_PG_RESTART_CMD")
         XCTAssertEqual(done.wait(timeout: .now() + 30), .success)
         assertBrokenConnection(inFlight.snapshot)
 

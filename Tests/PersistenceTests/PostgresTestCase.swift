@@ -23,49 +23,6 @@ enum TestEnvironment {
         return value
     }
 
-    /// Runs a shell command from the environment (e.g. FLOODGATE_TEST_PG_RESTART_CMD) and waits for it.
-    ///
-    /// Not Foundation's `Process`: on Linux it detects the child's exit through a socket the child
-    /// inherits, so a command that leaves a daemon behind (`pg_ctl restart`) never "exits". Here the
-    /// child gets /dev/null and a log file as stdio and none of our other descriptors, and `waitpid`
-    /// waits for the shell alone.
-    static func runCommand(from variable: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let command = try require(variable, file: file, line: line)
-        let logPath = NSTemporaryDirectory() + "\(uniqueName("cmd")).log"
-        defer { unlink(logPath) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        closeInheritedDescriptors(&actions)
-        let arguments: [String] = ["/bin/sh", "-c", command]
-        let argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid = pid_t()
-        let spawned = posix_spawn(&pid, "/bin/sh", &actions, nil, argv, environ)
-        guard spawned == 0 else {
-            throw TestEnvironmentError(description: "\(variable): posix_spawn failed with errno \(spawned)")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let exited = status & 0x7f == 0
-        let code = (status >> 8) & 0xff
-        guard exited && code == 0 else {
-            let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            throw TestEnvironmentError(description: "\(variable) failed (wait status \(status)): \(output)")
-        }
-    }
-
-    /// glibc 2.34+ has posix_spawn_file_actions_addclosefrom_np, but Swift's Glibc module does not
-    /// export it; look it up at run time and do without it on older systems.
-    private static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
-        typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-        guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "posix_spawn_file_actions_addclosefrom_np") else { return }
-        _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, 3)
-    }
-
     static func uniqueName(_ prefix: String) -> String {
         "fgt_\(prefix)_\(getpid())_\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
     }

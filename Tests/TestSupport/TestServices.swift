@@ -37,9 +37,9 @@ public enum TestServices {
             XCTFail("\(variable) is not set: run the suite through scripts/test", file: file, line: line)
             throw XCTSkip("no \(variable)")
         }
-        let status = runShell(command)
+        let (status, output) = runShellCapturing(command)
         if status != 0 {
-            XCTFail("\(variable) exited with \(status)", file: file, line: line)
+            XCTFail("\(variable) exited with \(status): \(output)", file: file, line: line)
         }
     }
 
@@ -49,17 +49,48 @@ public enum TestServices {
     }
 }
 
-/// Runs `/bin/sh -c command` and returns its exit status. posix_spawn + waitpid rather than Foundation's
-/// Process, whose wait never returns when the command leaves a daemon behind holding its pipes.
-public func runShell(_ command: String) -> Int32 {
+/// Runs `/bin/sh -c command`, waits for it, and returns its exit status and output.
+///
+/// posix_spawn + waitpid rather than Foundation's Process: on Linux, Process learns that its child
+/// ended through a socket the child inherits, so a command that leaves a daemon behind (`pg_ctl
+/// restart`, a restarted redis-server) never "exits". Here the child gets /dev/null as stdin, a log
+/// file as stdout/stderr and none of our other descriptors, and waitpid waits for the shell alone.
+@discardableResult
+public func runShellCapturing(_ command: String) -> (status: Int32, output: String) {
+    let logPath = NSTemporaryDirectory() + "fg-shell-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
+    defer { unlink(logPath) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    closeInheritedDescriptors(&actions)
+    let arguments: [String] = ["/bin/sh", "-c", command]
+    var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
     var pid: pid_t = 0
-    let args = ["/bin/sh", "-c", command]
-    var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
-    defer { for arg in argv { free(arg) } }
-    guard posix_spawn(&pid, "/bin/sh", nil, nil, &argv, environ) == 0 else { return -1 }
+    let spawned = posix_spawn(&pid, "/bin/sh", &actions, nil, &argv, environ)
+    guard spawned == 0 else { return (-1, "posix_spawn failed with errno \(spawned)") }
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    return (status >> 8) & 0xff
+    let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+    // A shell killed by a signal counts as a failure too.
+    return (status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f), output)
+}
+
+/// `runShellCapturing` for callers that only need the exit status.
+@discardableResult
+public func runShell(_ command: String) -> Int32 {
+    runShellCapturing(command).status
+}
+
+/// glibc 2.34+ has posix_spawn_file_actions_addclosefrom_np, but Swift's Glibc module does not export
+/// it; look it up at run time and do without it on older systems.
+private func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+    typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "posix_spawn_file_actions_addclosefrom_np") else { return }
+    _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, 3)
 }
 
 /// Waits on the calling (test) thread, polling `condition` until it holds or `seconds` pass.
