@@ -16,7 +16,10 @@ public final class BlockingPool: @unchecked Sendable {
     public init(threads: Int, queueCapacity: Int = 1_000, name: String = "blocking") {
         capacity = queueCapacity
         for i in 0..<max(1, threads) {
-            let thread = Thread { [unowned self] in self.work() }
+            // Strong on purpose: a thread may start after its creator dropped the pool (a gateway built
+            // only to list its routes), and an unowned read would then crash. The threads keep the pool
+            // alive until `shutdown`, when they return and let it go.
+            let thread = Thread { self.work() }
             thread.name = "\(name)-\(i)"
             thread.start()
         }

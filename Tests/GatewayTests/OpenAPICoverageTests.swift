@@ -25,7 +25,7 @@ final class OpenAPICoverageTests: XCTestCase {
         configuration.redisURL = "redis://127.0.0.1:1"
         configuration.threads = 1
         let gateway = try Gateway(configuration: configuration)
-        defer { gateway.services.redis.close(); gateway.services.group.shutdown(); gateway.services.postgres.shutdown() }
+        defer { gateway.shutdown() }
         let served = Set(gateway.routeTable.routes.map { "\($0.method.name) \($0.pattern)" })
         XCTAssertFalse(served.isEmpty)
         XCTAssertEqual(served.subtracting(documented), [], "routes missing from openapi.yaml")
