@@ -29,10 +29,12 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["Runtime", "CSystem", "JSON"]),
         // PostgreSQL over libpq: connections, a pool off the loops, migrations.
         .target(name: "Persistence", dependencies: ["CLibPQ"]),
+        // The waiting queue's domain: event keys, queue settings, queue.lua's Swift side, the admission ticker.
+        .target(name: "Queue", dependencies: ["Runtime", "JSON", "Scripts"]),
         // The HTTP API: routes, auth gate, handlers.
-        .target(name: "Gateway", dependencies: ["Runtime", "HTTP", "JSON", "Persistence", "Scripts", "CCrypt"]),
+        .target(name: "Gateway", dependencies: ["Runtime", "HTTP", "JSON", "Persistence", "Scripts", "CCrypt", "Queue"]),
         // The background worker: the outbox write-behind into PostgreSQL, health and metrics.
-        .target(name: "Worker", dependencies: ["Runtime", "HTTP", "Persistence", "JSON"]),
+        .target(name: "Worker", dependencies: ["Runtime", "HTTP", "Persistence", "JSON", "Queue"]),
         // The thin `floodgate` executable.
         .executableTarget(name: "FloodgateCLI", dependencies: ["Runtime", "HTTP", "Persistence", "Gateway", "Worker"],
                           path: "Sources/floodgate"),
@@ -44,6 +46,7 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence", "TestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "HTTP", "JSON", "Runtime", "Persistence", "TestSupport"]),
+        .testTarget(name: "QueueTests", dependencies: ["Queue", "Gateway", "JSON", "Runtime", "Persistence", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Gateway", "Runtime", "Persistence", "JSON", "Scripts", "TestSupport"]),
     ],
     // Swift 5 mode: the loops are thread-confined by design; strict concurrency checking would need

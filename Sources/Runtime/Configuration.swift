@@ -26,6 +26,8 @@ public struct Configuration {
     public var workerMaxAttempts = 5
     /// How long an outbox entry must sit unacknowledged before another worker takes it over (XAUTOCLAIM).
     public var workerClaimIdleMilliseconds = 30_000
+    /// How often each gateway runs the admission script of every queued event.
+    public var admissionIntervalMilliseconds = 200
 
     /// One entry per setting: environment name, flag, default text, meaning (for --help and the README).
     public static let settings: [(env: String, flag: String, defaultText: String, meaning: String)] = [
@@ -49,6 +51,7 @@ public struct Configuration {
         ("FLOODGATE_WORKER_BATCH", "--worker-batch", "1000", "outbox entries the worker reads per stream per round"),
         ("FLOODGATE_WORKER_MAX_ATTEMPTS", "--worker-max-attempts", "5", "attempts before an outbox entry is dead-lettered"),
         ("FLOODGATE_WORKER_CLAIM_IDLE_MS", "--worker-claim-idle-ms", "30000", "idle time before a worker takes over another's outbox entries"),
+        ("FLOODGATE_ADMISSION_INTERVAL_MS", "--admission-interval-ms", "200", "how often each gateway runs queue admission"),
     ]
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -112,6 +115,7 @@ public struct Configuration {
         if let v = try int("FLOODGATE_WORKER_BATCH", 1...100_000) { config.workerBatch = v }
         if let v = try int("FLOODGATE_WORKER_MAX_ATTEMPTS", 1...1_000) { config.workerMaxAttempts = v }
         if let v = try int("FLOODGATE_WORKER_CLAIM_IDLE_MS", 100...86_400_000) { config.workerClaimIdleMilliseconds = v }
+        if let v = try int("FLOODGATE_ADMISSION_INTERVAL_MS", 10...10_000) { config.admissionIntervalMilliseconds = v }
         if let v = values["FLOODGATE_LOG_LEVEL"] {
             guard let level = LogLevel(name: v) else { throw Invalid(description: "FLOODGATE_LOG_LEVEL=\(v): expected debug, info, warn or error") }
             Log.level = level

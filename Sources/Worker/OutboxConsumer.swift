@@ -45,6 +45,8 @@ public final class OutboxConsumer: @unchecked Sendable {
         public var postgresURL: String
         /// The streams to drain. More can be added while running with `addStreams`.
         public var streams: [String] = OutboxStreams.userOutboxes
+        /// A Redis set of more stream names to drain, re-read once a second; nil: only `streams`.
+        public var streamRegistry: String? = OutboxStreams.registry
         /// Groups created on every stream, and respected by trimming. Must include `group`.
         public var groups: [String] = OutboxStreams.groups
         /// The group this consumer reads as.
@@ -120,6 +122,7 @@ public final class OutboxConsumer: @unchecked Sendable {
     var nextClaimAt: UInt64 = 0
     var nextTrimAt: UInt64 = 0
     var nextGaugesAt: UInt64 = 0
+    var nextRegistryReadAt: UInt64 = 0
     var postgresDownSince: UInt64?
     var redisDownSince: UInt64?
     var backoffMilliseconds = 100
@@ -227,6 +230,7 @@ public final class OutboxConsumer: @unchecked Sendable {
     }
 
     private func step() throws {
+        try readStreamRegistryIfDue()
         takeAddedStreams()
         try ensureGroupsIfDue()
         let now = monotonicNanos()
@@ -279,6 +283,18 @@ public final class OutboxConsumer: @unchecked Sendable {
     }
 
     private static func ms(_ nanos: UInt64) -> String { String(format: "%.1f", Double(nanos) / 1e6) }
+
+    /// New streams from the registry (events created since the last look) join the list.
+    private func readStreamRegistryIfDue() throws {
+        guard let registry = settings.streamRegistry else { return }
+        let now = monotonicNanos()
+        guard now >= nextRegistryReadAt else { return }
+        nextRegistryReadAt = now + 1_000_000_000
+        guard case .array(let members) = try redis.command(["SMEMBERS", registry]) else { return }
+        let known = Set(streams)
+        let added = members.compactMap(\.string).filter { !known.contains($0) }
+        if !added.isEmpty { addStreams(added.sorted()) }
+    }
 
     private func takeAddedStreams() {
         control.lock()

@@ -33,6 +33,7 @@ public struct OutboxHandlers {
     public static var standard: OutboxHandlers {
         OutboxHandlers([
             WalletChargedHandler(),
+            QueueAdmittedHandler(),
         ])
     }
 

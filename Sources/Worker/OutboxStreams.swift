@@ -2,14 +2,20 @@
 //
 // The streams are a known list, never discovered by SCAN (a keyspace scan is slow, and on a cluster it
 // would have to visit every node): the 16 user shards now, and per-event streams that later features
-// add to a consumer with `OutboxConsumer.addStreams`. Each stream carries a hash tag, and its dead-letter
+// add to a consumer with `OutboxConsumer.addStreams` or register in Redis under `registry`. Each stream carries a hash tag, and its dead-letter
 // stream carries the same tag, so moving an entry there is one same-slot MULTI.
 //
 // The group list is a constant on purpose: every worker creates every group in it on every stream, and
 // trimming never passes the oldest entry any of them still holds. A group that only some worker versions
 // know about would let the others trim entries it has not read yet.
 
+import Queue
+
 public enum OutboxStreams {
+    /// The set of further streams (one per event, written when the event is created or reloaded) that
+    /// every worker reads once a second and adds to its list.
+    public static let registry = EventKeys.outboxRegistry
+
     /// The group that writes events to PostgreSQL.
     public static let writerGroup = "writer"
 

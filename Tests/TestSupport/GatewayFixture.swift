@@ -67,6 +67,18 @@ public final class GatewayFixture {
                     accessToken: json["accessToken"]!.stringValue!, refreshToken: json["refreshToken"]!.stringValue!)
     }
 
+    /// `count` users made the fast way (`floodgate seed users`: one shared password hash), with access tokens.
+    public func seedUsers(_ count: Int) throws -> [(id: String, token: String)] {
+        let file = NSTemporaryDirectory() + "seed-\(getpid())-\(SecureRandom.hex(bytes: 4)).csv"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        _ = try UserSeeder.seed(count: count, output: file, tokenTTLSeconds: 3_600,
+                                configuration: gateways[0].services.configuration)
+        return try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map { line in
+            let parts = line.split(separator: ",")
+            return (String(parts[0]), String(parts[1]))
+        }
+    }
+
     public func json(_ response: RawResponse) throws -> JSONValue {
         try response.body.withUnsafeBytes { try JSONParser.parse($0) }
     }

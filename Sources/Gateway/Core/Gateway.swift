@@ -5,6 +5,7 @@ import Foundation
 import HTTP
 import JSON
 import Persistence
+import Queue
 import Runtime
 
 public typealias RouteHandler = (APIRequest) throws -> Void
@@ -28,6 +29,8 @@ public final class GatewayServices: @unchecked Sendable {
     public let postgres: PostgresPool
     /// Password hashing and other blocking work, never on a loop.
     public let blocking: BlockingPool
+    /// Runs queue admission on the first loop; set by `Gateway.start()`.
+    public internal(set) var admission: AdmissionTicker?
 
     init(configuration: Configuration, group: EventLoopGroup) {
         self.configuration = configuration
@@ -59,6 +62,8 @@ public final class Gateway: @unchecked Sendable {
         OperationsRoutes(gateway: self).register(into: &routeTable)
         IdentityRoutes().register(into: &routeTable)
         WalletRoutes().register(into: &routeTable)
+        EventAdminRoutes().register(into: &routeTable)
+        QueueRoutes().register(into: &routeTable)
     }
 
     /// Adds a route; used by the route families before `start()`.
@@ -87,6 +92,10 @@ public final class Gateway: @unchecked Sendable {
                 return true
             }
         }
+        let ticker = AdmissionTicker(loop: services.group.loops[0], redis: services.redis.on(services.group.loops[0]),
+                                     intervalMilliseconds: configuration.admissionIntervalMilliseconds)
+        services.admission = ticker
+        ticker.start()
         Log.info("gateway listening", ["port": "\(server.port)", "threads": "\(services.group.loops.count)",
                                        "redis": configuration.redisURL])
     }
@@ -94,6 +103,7 @@ public final class Gateway: @unchecked Sendable {
     /// Graceful: stop accepting, finish in-flight requests, close clients, stop loops.
     public func shutdown() {
         server?.shutdown()
+        services.admission?.stop()
         services.redis.close()
         services.group.shutdown()
         services.postgres.shutdown()

@@ -52,9 +52,16 @@ struct OperationsRoutes {
                 }
                 out.family("floodgate_postgres_up", "gauge", "1 when the last PostgreSQL check succeeded.")
                 out.sample("floodgate_postgres_up", [], self.gateway.services.postgres.lastHealthy ? 1 : 0)
-                let body = Array(out.text.utf8)
-                loop.execute {
-                    request.respond(HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: body))
+                let finish = { (out: PrometheusText) in
+                    let body = Array(out.text.utf8)
+                    loop.execute {
+                        request.respond(HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: body))
+                    }
+                }
+                guard let admission = self.gateway.services.admission else { return finish(out) }
+                admission.lastRounds { rounds in
+                    QueueMetrics.render(rounds, into: &out)
+                    finish(out)
                 }
             }
         }

@@ -31,5 +31,37 @@ public enum Migrations {
             -- The wallet history pages newest first by (created_at, id) per user.
             CREATE INDEX wallet_transactions_user_created ON wallet_transactions (user_id, created_at DESC, id DESC);
             """),
+        // Events (flash sales, concerts) and their queue settings; Redis caches the settings under the
+        // event's tag. queue_version orders updates: Redis keeps the newest version it was sent, whatever
+        // order two racing updates arrive in. queue_secret keys the queue tokens' MAC.
+        Migration(version: 3, name: "events", sql: """
+            CREATE TABLE events (
+                id text PRIMARY KEY,
+                name text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+                kind text NOT NULL CHECK (kind IN ('sale', 'concert')),
+                starts_at timestamptz,
+                queue_enabled boolean NOT NULL,
+                max_active integer NOT NULL CHECK (max_active >= 0),
+                active_ttl_seconds integer NOT NULL CHECK (active_ttl_seconds > 0),
+                admit_per_second integer CHECK (admit_per_second > 0),
+                abandon_after_seconds integer NOT NULL CHECK (abandon_after_seconds > 0),
+                queue_secret text NOT NULL,
+                queue_version bigint NOT NULL DEFAULT 1,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            -- Written by the worker from QUEUE_ADMITTED outbox events (lua/queue.lua, `admit`); the id is the
+            -- event id, adm_<eventId>_<seq>, so a redelivery is dropped by the primary key.
+            CREATE TABLE queue_admissions (
+                id text PRIMARY KEY,
+                event_id text NOT NULL,
+                user_id text NOT NULL,
+                seq bigint NOT NULL,
+                admitted_at timestamptz NOT NULL,
+                active_until timestamptz NOT NULL,
+                stored_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX queue_admissions_event_seq ON queue_admissions (event_id, seq);
+            """),
     ]
 }

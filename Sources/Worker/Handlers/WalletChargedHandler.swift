@@ -17,10 +17,10 @@ public struct WalletChargedHandler: OutboxEventHandler {
 
     private func row(_ event: OutboxEvent) throws -> WalletTransactionRow {
         WalletTransactionRow(id: event.id,
-                             userID: try WalletTransactions.text(event.data, "userId"),
-                             amount: try WalletTransactions.integer(event.data, "amount"),
-                             balanceAfter: try WalletTransactions.integer(event.data, "balanceAfter"),
-                             ref: try WalletTransactions.text(event.data, "chargeId"),
+                             userID: try Payload.text(event.data, "userId"),
+                             amount: try Payload.integer(event.data, "amount"),
+                             balanceAfter: try Payload.integer(event.data, "balanceAfter"),
+                             ref: try Payload.text(event.data, "chargeId"),
                              atMilliseconds: event.atMilliseconds)
     }
 }

@@ -1,0 +1,79 @@
+// Redis's copy of an event's queue settings. Written after every change in PostgreSQL (with the row's
+// version, so a late write of an older version is ignored), and reloaded from PostgreSQL whenever a
+// script finds it missing — after `floodgate recover`, or when Redis was restarted without its data.
+import Queue
+import Runtime
+
+enum EventCache {
+    /// Writes the settings and registers the event for the admission tickers and its outbox stream for
+    /// the worker. `completion` on the connection's loop.
+    static func store(_ event: StoredEvent, on redis: RedisConnection, completion: @escaping (Result<Void, Error>) -> Void) {
+        let script = QueueScript(eventID: event.id)
+        // The registries are plain keys of their own slots, so they are separate commands; all three go
+        // out in one write. The settings come last: once they are visible, the registries already are.
+        redis.send(["SADD", EventKeys.registry, event.id]) { _ in }
+        redis.send(["SADD", EventKeys.outboxRegistry, script.keys.outbox]) { _ in }
+        script.run(script.configure(event.queue, secret: event.queueSecret, version: event.queueVersion), on: redis) { result in
+            switch result {
+            case .success(.configured): completion(.success(()))
+            case .success(let other): completion(.failure(QueueScriptError(reply: "\(other)")))
+            case .failure(let error): completion(.failure(error))
+            }
+        }
+    }
+
+    /// Runs a queue operation for `request`; when Redis does not know the event, loads it from PostgreSQL,
+    /// stores it and runs the operation once more. 404 NOT_FOUND (event) when PostgreSQL does not know it.
+    static func run(_ request: APIRequest, eventID: String, _ arguments: [String],
+                    completion: @escaping (QueueReply) -> Void) {
+        // An id that cannot be one of ours never reaches Redis (it becomes part of key names).
+        guard EventID.isWellFormed(eventID) else {
+            request.fail(APIError.notFound("event"))
+            return
+        }
+        let script = QueueScript(eventID: eventID)
+        script.run(arguments, on: request.redis) { result in
+            switch result {
+            case .success(.noEvent):
+                reload(request, eventID: eventID) {
+                    script.run(arguments, on: request.redis) { retried in
+                        switch retried {
+                        case .success(.noEvent): request.fail(APIError.notFound("event"))
+                        case .success(let reply): completion(reply)
+                        case .failure(let error): request.fail(error)
+                        }
+                    }
+                }
+            case .success(let reply): completion(reply)
+            case .failure(let error): request.fail(error)
+            }
+        }
+    }
+
+    private static func reload(_ request: APIRequest, eventID: String, then: @escaping () -> Void) {
+        request.postgres({ db in try EventStore.find(id: eventID, db) }) { result in
+            switch result {
+            case .success(nil): request.fail(APIError.notFound("event"))
+            case .success(let event?):
+                store(event, on: request.redis) { stored in
+                    switch stored {
+                    case .success: then()
+                    case .failure(let error): request.fail(error)
+                    }
+                }
+            case .failure(let error): request.fail(error)
+            }
+        }
+    }
+}
+
+/// Event ids: `evt_` and 24 hex digits.
+enum EventID {
+    static func make() -> String { "evt_" + SecureRandom.hex(bytes: 12) }
+
+    static func isWellFormed(_ id: String) -> Bool {
+        let bytes = Array(id.utf8)
+        guard bytes.count == 28, id.hasPrefix("evt_") else { return false }
+        return bytes[4...].allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+    }
+}

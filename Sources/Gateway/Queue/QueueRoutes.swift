@@ -1,0 +1,111 @@
+// POST, GET and DELETE /events/{eventId}/queue (API.md "Events and the waiting queue"): take a place,
+// poll it, leave. Each is one call of lua/queue.lua; the poll shares its round trip with the session
+// check, so a poll costs one Redis round trip.
+import HTTP
+import JSON
+import Queue
+import Runtime
+
+struct QueueRoutes {
+    func register(into router: inout RouteTable) {
+        router.add(.POST, "/events/{eventId}/queue", enter)
+        router.add(.GET, "/events/{eventId}/queue", poll)
+        router.add(.DELETE, "/events/{eventId}/queue", leave)
+    }
+
+    private func enter(_ request: APIRequest) throws {
+        let eventID = request.parameters["eventId"] ?? ""
+        Authenticator.authenticate(request) { userID in
+            EventCache.run(request, eventID: eventID, QueueScript(eventID: eventID).enter(userID: userID)) { reply in
+                switch reply {
+                case .waiting(_, _, _, _, let fresh), .active(_, _, _, let fresh):
+                    request.respond(fresh ? 201 : 200, json: Self.body(reply))
+                case .disabled:
+                    request.fail(APIError(409, "QUEUE_DISABLED", "this event has no waiting queue: its routes need no queue token",
+                                          details: ["eventId": .string(eventID)]))
+                default:
+                    request.fail(QueueScriptError(reply: "\(reply)"))
+                }
+            }
+        }
+    }
+
+    private func poll(_ request: APIRequest) throws {
+        let eventID = request.parameters["eventId"] ?? ""
+        // 401 comes before anything about the queue token or the event: authenticate first when either is bad.
+        let presented = Result { try QueueGate.presentedToken(request) }
+        guard case .success(let token) = presented, EventID.isWellFormed(eventID) else {
+            Authenticator.authenticate(request) { _ in
+                request.fail((try? presented.get()) == nil ? presented.failureError : APIError.notFound("event"))
+            }
+            return
+        }
+        let script = QueueScript(eventID: eventID)
+        Authenticator.authenticatePipelined(request, { userID, done in
+            script.run(script.poll(userID: userID, token: token), on: request.redis, completion: done)
+        }, next: { userID, result in
+            switch result {
+            case .success(.noEvent):
+                // Settings missing from Redis: the slow path reloads them, then polls again.
+                EventCache.run(request, eventID: eventID, script.poll(userID: userID, token: token)) { reply in
+                    Self.answerPoll(request, reply)
+                }
+            case .success(let reply):
+                Self.answerPoll(request, reply)
+            case .failure(let error):
+                request.fail(error)
+            }
+        })
+    }
+
+    private static func answerPoll(_ request: APIRequest, _ reply: QueueReply) {
+        switch reply {
+        case .waiting, .active, .expired:
+            request.respond(200, json: body(reply))
+        case .invalidToken:
+            request.fail(QueueGate.invalidToken)
+        default:
+            request.fail(QueueScriptError(reply: "\(reply)"))
+        }
+    }
+
+    private func leave(_ request: APIRequest) throws {
+        let eventID = request.parameters["eventId"] ?? ""
+        let presented = Result { try QueueGate.presentedToken(request) }
+        Authenticator.authenticate(request) { userID in
+            guard case .success(let token) = presented else {
+                request.fail(presented.failureError)
+                return
+            }
+            EventCache.run(request, eventID: eventID, QueueScript(eventID: eventID).leave(userID: userID, token: token)) { reply in
+                switch reply {
+                case .left: request.respond(HTTPResponse(status: 204))
+                case .invalidToken: request.fail(QueueGate.invalidToken)
+                default: request.fail(QueueScriptError(reply: "\(reply)"))
+                }
+            }
+        }
+    }
+
+    /// The public shape of a place in line.
+    static func body(_ reply: QueueReply) -> JSONValue {
+        switch reply {
+        case .waiting(let token, let position, let eta, let pollAfter, _):
+            return ["queueToken": .string(token), "status": "WAITING", "position": .int(position),
+                    "etaSeconds": eta.map { .int($0) } ?? .null, "pollAfterMs": .int(pollAfter)]
+        case .active(let token, let until, let pollAfter, _):
+            return ["queueToken": .string(token), "status": "ACTIVE", "position": 0, "etaSeconds": 0,
+                    "pollAfterMs": .int(pollAfter), "activeUntil": .string(Timestamp.rfc3339(millis: until))]
+        default:
+            return ["status": "EXPIRED", "position": 0, "etaSeconds": .null, "pollAfterMs": 0]
+        }
+    }
+}
+
+extension Result {
+    /// The error of a failure (a success has none: an internal error, never reached by the callers).
+    var failureError: Error {
+        if case .failure(let error) = self { return error }
+        return APIError.internalError
+    }
+}

@@ -1,0 +1,36 @@
+// Where an event's state lives in Redis. Every key of one event carries the tag `{ev:<eventId>}`: the
+// queue now, the event's stock and seats later. So a protected action can check the caller's queue token
+// in the same script that takes the stock (one slot on Redis Cluster), and the event's outbox stream sits
+// in that slot too.
+public struct EventKeys: Sendable {
+    public let eventID: String
+    public let tag: String
+
+    public init(eventID: String) {
+        self.eventID = eventID
+        tag = "{ev:\(eventID)}"
+    }
+
+    /// The queue's settings (a cache of PostgreSQL's `events` row, written by `configure`).
+    public var queueConfiguration: String { "\(tag):queue:conf" }
+    public var queueState: String { "\(tag):queue:state" }
+    public var waiting: String { "\(tag):queue:wait" }
+    public var active: String { "\(tag):queue:active" }
+    public var admitted: String { "\(tag):queue:admitted" }
+    public var admissionRate: String { "\(tag):queue:rate" }
+    /// The ring of "seen" bitmaps (lua/queue.lua explains the ring).
+    public var seenRing: [String] { (0..<6).map { "\(tag):queue:seen:\($0)" } }
+    /// This event's outbox stream (QUEUE_ADMITTED now; orders and seats later).
+    public var outbox: String { "\(tag):outbox" }
+
+    /// KEYS of lua/queue.lua, in its order.
+    public var queueScriptKeys: [String] {
+        [queueConfiguration, queueState, waiting, active, admitted, outbox, admissionRate] + seenRing
+    }
+
+    /// Ids of every event, so each gateway's admission ticker knows which queues to run. A plain key
+    /// (its own slot): read with its own command, never inside a script.
+    public static let registry = "floodgate:events"
+    /// Outbox streams beyond the 16 user shards, for the worker to drain (see OutboxStreams).
+    public static let outboxRegistry = "floodgate:outboxes"
+}
