@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence", "TestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "HTTP", "JSON", "Runtime", "Persistence", "TestSupport"]),
         .testTarget(name: "QueueTests", dependencies: ["Queue", "Gateway", "JSON", "Runtime", "Persistence", "TestSupport"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Gateway", "Runtime", "Persistence", "JSON", "Scripts", "TestSupport"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Gateway", "Queue", "Runtime", "Persistence", "JSON", "Scripts", "TestSupport"]),
     ],
     // Swift 5 mode: the loops are thread-confined by design; strict concurrency checking would need
     // @unchecked annotations everywhere without catching anything the design does not already rule out.

@@ -4,6 +4,7 @@ import Foundation
 @testable import Gateway
 import JSON
 import Persistence
+import Queue
 import Runtime
 import TestSupport
 @testable import Worker
@@ -23,8 +24,9 @@ final class WalletHistoryRecoveryTests: XCTestCase {
         fixture?.shutdown()
     }
 
+    /// A consumer like the worker's: the user shards and every registered (event) stream.
     private func startConsumer() throws {
-        let consumer = OutboxConsumer(settings: try WorkerTestSupport.consumerSettings())
+        let consumer = OutboxConsumer(settings: try WorkerTestSupport.consumerSettings { $0.streamRegistry = OutboxStreams.registry })
         consumer.start()
         self.consumer = consumer
     }
@@ -91,8 +93,17 @@ final class WalletHistoryRecoveryTests: XCTestCase {
             XCTAssertTrue(error is Recovery.Refused, "\(error)")
         }
 
+        // An event (PostgreSQL only, as after a Redis loss): recovery writes its queue settings back.
+        let event = StoredEvent(id: EventID.make(), name: "Recovered sale", kind: "sale", startsAtMs: nil, queue: QueueSettings(),
+                                queueSecret: "s3cret", queueVersion: 4, createdAtMs: 0)
+        let db = try WorkerTestSupport.migratedPostgres()
+        _ = try EventStore.insert(event, db)
+        db.close()
+
         try startConsumer()
-        XCTAssertTrue(waitUntil(30) { (try? Recovery.backlog(self.fixture.redis).isEmpty) == true }, "the outbox drained")
+        XCTAssertTrue(waitUntil(60) {
+            (try? Recovery.backlog(self.fixture.redis, streams: Recovery.outboxStreams(self.fixture.redis)).isEmpty) == true
+        }, "the outbox drained")
         consumer?.stop()
         consumer = nil
         let expected = try users.map { try fixture.redis.command(["GET", UserKeys(userID: $0.id).wallet]).int }
@@ -103,6 +114,11 @@ final class WalletHistoryRecoveryTests: XCTestCase {
 
         let report = try Recovery.run(configuration: configuration)
         XCTAssertGreaterThanOrEqual(report.wallets, 4)
+        XCTAssertGreaterThanOrEqual(report.events, 1)
+        let conf = EventKeys(eventID: event.id).queueConfiguration
+        XCTAssertEqual(try fixture.redis.command(["HGET", conf, "version"]).string, "4")
+        XCTAssertEqual(try fixture.redis.command(["HGET", conf, "secret"]).string, "s3cret")
+        XCTAssertEqual(try fixture.redis.command(["SISMEMBER", EventKeys.registry, event.id]).int, 1)
         XCTAssertEqual(try users.map { try fixture.redis.command(["GET", UserKeys(userID: $0.id).wallet]).int }, expected)
         _ = try Recovery.run(configuration: configuration)  // idempotent
         XCTAssertEqual(try users.map { try fixture.redis.command(["GET", UserKeys(userID: $0.id).wallet]).int }, expected)

@@ -27,6 +27,8 @@ enum WorkerTestSupport {
     static func consumerSettings(_ configure: (inout OutboxConsumer.Settings) -> Void = { _ in }) throws -> OutboxConsumer.Settings {
         var settings = OutboxConsumer.Settings(redis: try TestServices.redis(), postgresURL: try TestServices.postgresURL())
         settings.claimIdleMilliseconds = 1_000
+        // Only the streams a test names: the registry holds other suites' event streams.
+        settings.streamRegistry = nil
         configure(&settings)
         return settings
     }

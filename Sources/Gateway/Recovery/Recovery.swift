@@ -2,6 +2,7 @@
 // the durable record only once the outbox has drained, so recovery refuses while any outbox stream
 // still holds events the writer group has not acknowledged. Idempotent: it sets values, never adds.
 import Persistence
+import Queue
 import Runtime
 
 public enum Recovery {
@@ -15,6 +16,8 @@ public enum Recovery {
 
     public struct Report {
         public var wallets = 0
+        /// Events whose queue settings (and registry entries) were written back.
+        public var events = 0
     }
 
     /// Events not yet written by the `writer` group, per stream (only streams with a backlog).
@@ -36,9 +39,18 @@ public enum Recovery {
         return backlog
     }
 
+    /// Every outbox stream: the user shards' and the registered ones (events).
+    public static func outboxStreams(_ redis: RedisBlockingConnection) throws -> [String] {
+        var streams = UserKeys.allOutboxes
+        if case .array(let registered) = try redis.command(["SMEMBERS", EventKeys.outboxRegistry]) {
+            streams += registered.compactMap(\.string).sorted()
+        }
+        return streams
+    }
+
     public static func run(configuration: Configuration) throws -> Report {
         let redis = RedisBlockingConnection(endpoint: configuration.redisEndpoint)
-        let backlog = try backlog(redis)
+        let backlog = try backlog(redis, streams: try outboxStreams(redis))
         guard backlog.isEmpty else { throw Refused(backlog: backlog) }
         let db = try PostgresConnection(url: configuration.postgresURL)
         defer { db.close() }
@@ -58,6 +70,15 @@ public enum Recovery {
             report.wallets += 1
         }
         if !commands.isEmpty { try send(commands, redis) }
+
+        // Events: their queue settings and registry entries (the queues themselves were Redis-only state
+        // and start empty; whoever was waiting enters again).
+        for event in try EventStore.all(db) {
+            let script = QueueScript(eventID: event.id)
+            try send([["SADD", EventKeys.registry, event.id], ["SADD", EventKeys.outboxRegistry, script.keys.outbox]], redis)
+            _ = try script.run(script.configure(event.queue, secret: event.queueSecret, version: event.queueVersion), on: redis)
+            report.events += 1
+        }
         return report
     }
 
