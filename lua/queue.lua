@@ -45,6 +45,48 @@ local conf, state, wait, active, admitted, outbox, rates = KEYS[1], KEYS[2], KEY
 local op, eventId = ARGV[1], ARGV[2]
 local RING = 6
 
+-- >>> shared: queue_gate
+-- A queue token is `<seq>.<mac>`; the MAC (keyed by the event's secret) binds it to the event, the user
+-- and the place, so it is recomputed here, never stored.
+local function queueToken(secret, eventId, user, seq)
+  local inner = redis.sha1hex(secret .. ":" .. eventId .. ":" .. user .. ":" .. seq)
+  return seq .. "." .. string.sub(redis.sha1hex(secret .. inner), 1, 24)
+end
+
+-- The seq of `text` when it is this user's token for this event; nil otherwise.
+local function queueTokenSeq(secret, eventId, user, text)
+  local seq = string.match(text or "", "^(%d+)%.%x+$")
+  if seq and string.len(seq) <= 15 and queueToken(secret, eventId, user, seq) == text then return seq end
+  return nil
+end
+
+-- nil when the user may act: the event is not queued, or `token` is their ACTIVE token for it. Otherwise
+-- the refusal: {"NO_EVENT"} (settings missing from Redis: reload, retry), {"QUEUE_TOKEN_REQUIRED"}, or
+-- {"QUEUE_NOT_ACTIVE", status, position} with status INVALID (not theirs / not this event's), WAITING
+-- (with the 1-based position) or EXPIRED.
+local function queueGate(confKey, waitKey, activeKey, admittedKey, eventId, user, token, now)
+  local c = redis.call("HMGET", confKey, "enabled", "secret")
+  if not c[2] then return {"NO_EVENT"} end
+  if c[1] ~= "1" then return nil end
+  if token == "" then return {"QUEUE_TOKEN_REQUIRED"} end
+  local seq = queueTokenSeq(c[2], eventId, user, token)
+  if not seq then return {"QUEUE_NOT_ACTIVE", "INVALID", 0} end
+  if redis.call("HGET", admittedKey, user) == seq and tonumber(redis.call("ZSCORE", activeKey, user) or "0") > now then
+    return nil
+  end
+  if redis.call("ZSCORE", waitKey, user) == seq then
+    return {"QUEUE_NOT_ACTIVE", "WAITING", redis.call("ZRANK", waitKey, user) + 1}
+  end
+  return {"QUEUE_NOT_ACTIVE", "EXPIRED", 0}
+end
+
+-- Ends the user's ACTIVE place (they completed a payment for the event): the token is EXPIRED from now.
+local function queueExpire(activeKey, admittedKey, user)
+  redis.call("ZREM", activeKey, user)
+  redis.call("HDEL", admittedKey, user)
+end
+-- <<< shared: queue_gate
+
 -- configure needs no existing settings; every other operation does.
 if op == "configure" then
   -- ARGV[3] version, then field/value pairs. An older version than the one stored is ignored, so two
@@ -76,17 +118,8 @@ local window = math.floor(now / windowMs)
 
 local function seenKey(w) return KEYS[8 + (w % RING)] end
 
-local function token(user, seq)
-  local inner = redis.sha1hex(secret .. ":" .. eventId .. ":" .. user .. ":" .. seq)
-  return seq .. "." .. string.sub(redis.sha1hex(secret .. inner), 1, 24)
-end
-
--- The seq of a well-formed token that this user was given for this event, or nil.
-local function verified(user, text)
-  local seq = string.match(text or "", "^(%d+)%.%x+$")
-  if seq and string.len(seq) <= 15 and token(user, seq) == text then return seq end
-  return nil
-end
+local function token(user, seq) return queueToken(secret, eventId, user, seq) end
+local function verified(user, text) return queueTokenSeq(secret, eventId, user, text) end
 
 -- Moves the ring forward to the current window, clearing the slots of windows that fell out of it.
 -- Only writing operations call this; `stats` reads as it finds.

@@ -22,30 +22,40 @@ enum EventCache {
         }
     }
 
-    /// Runs a queue operation for `request`; when Redis does not know the event, loads it from PostgreSQL,
-    /// stores it and runs the operation once more. 404 NOT_FOUND (event) when PostgreSQL does not know it.
+    /// Runs a queue operation for `request`, reloading the settings first if Redis lacks them.
     static func run(_ request: APIRequest, eventID: String, _ arguments: [String],
                     completion: @escaping (QueueReply) -> Void) {
+        let script = QueueScript(eventID: eventID)
+        withSettings(request, eventID: eventID, run: { done in
+            script.run(arguments, on: request.redis) { result in done(result.map { $0 == .noEvent ? nil : $0 }) }
+        }, completion: completion)
+    }
+
+    /// Runs `attempt` (a script call that reports nil when the event's settings are not in Redis); on nil,
+    /// loads the event from PostgreSQL, stores it, and attempts once more. 404 NOT_FOUND (event) when
+    /// PostgreSQL does not know it either; any failure is answered here.
+    static func withSettings<T>(_ request: APIRequest, eventID: String,
+                                run attempt: @escaping (@escaping (Result<T?, Error>) -> Void) -> Void,
+                                completion: @escaping (T) -> Void) {
         // An id that cannot be one of ours never reaches Redis (it becomes part of key names).
         guard EventID.isWellFormed(eventID) else {
             request.fail(APIError.notFound("event"))
             return
         }
-        let script = QueueScript(eventID: eventID)
-        script.run(arguments, on: request.redis) { result in
-            switch result {
-            case .success(.noEvent):
+        attempt { first in
+            switch first {
+            case .success(let value?): completion(value)
+            case .failure(let error): request.fail(error)
+            case .success(nil):
                 reload(request, eventID: eventID) {
-                    script.run(arguments, on: request.redis) { retried in
-                        switch retried {
-                        case .success(.noEvent): request.fail(APIError.notFound("event"))
-                        case .success(let reply): completion(reply)
+                    attempt { second in
+                        switch second {
+                        case .success(let value?): completion(value)
+                        case .success(nil): request.fail(APIError.notFound("event"))
                         case .failure(let error): request.fail(error)
                         }
                     }
                 }
-            case .success(let reply): completion(reply)
-            case .failure(let error): request.fail(error)
             }
         }
     }

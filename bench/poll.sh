@@ -1,0 +1,465 @@
+#!/usr/bin/env bash
+# bench/poll.sh — waiting-queue polls through the gateway against nginx, side by side in one run, and
+# what a waiting user costs Redis at 1,000,000 waiting (issue 5; DESIGN.md "What fast means").
+#
+#   bench/poll.sh                 (as root or a user who may sudo for the package install)
+#
+# 1. Installs what is missing (redis-server, postgresql, libhiredis-dev, libpq-dev, nginx-light, wrk,
+#    python3, curl), builds the release binary, and starts on free loopback ports, under
+#    .data/bench-poll-<pid>/: a Redis (the shipped config/redis.conf), a PostgreSQL, `floodgate serve`
+#    (FLOODGATE_THREADS=2, an admin key of its own) and, later, an nginx (bench/nginx.conf.template).
+# 2. Seeds BENCH_USERS (10,000) users (`floodgate seed users`), creates an event whose queue admits nobody
+#    (maxActive 0) through POST /admin/events, and enters every user with POST /events/{id}/queue
+#    (bench/poll/queue.py: keep-alive connections, a few threads): all WAITING, one queue token each.
+# 3. Captures one real poll answer (a user in the middle of the line) and serves exactly those bytes from
+#    nginx on the same path.
+# 4. Runs wrk (-t2 -c1000 -d10s --latency, bench/poll/poll.lua: every request a different
+#    (bearer, queue token) pair, cycling through all of them) against GET /events/{id}/queue on the
+#    gateway and the same requests on nginx, alternating, BENCH_ROUNDS rounds; reads polls/s, p50, p99
+#    and the errors and non-2xx answers, and checks afterwards that the users still wait.
+# 5. Memory: a fresh event (created through the admin API, so its settings are in Redis), the gateway
+#    stopped (its admission ticker would otherwise run on that queue too), AOF switched off for this
+#    throw-away Redis, then BENCH_MEMORY_USERS (1,000,000) `EVALSHA <sha1 of lua/queue.lua> 13 <keys> enter`
+#    calls — the gateway's own script, keys and arguments — pushed through `redis-cli --pipe`. Reads
+#    ZCARD of the wait ZSET, MEMORY USAGE of it and of the seen bitmaps, and INFO used_memory before and
+#    after: bytes per waiting user.
+# 6. Rewrites its own section of bench/RESULTS.md (between the poll.sh markers) and stops everything it
+#    started, whatever happens.
+#
+# Knobs, for quick local runs (RESULTS.md records what was used): BENCH_DURATION (10s),
+# BENCH_CONNECTIONS (1000), BENCH_ROUNDS (2), BENCH_USERS (10000), BENCH_MEMORY_USERS (1000000),
+# BENCH_NO_BUILD=1 (bench the binary already built, without rebuilding), BENCH_KEEP=1 (keep the data
+# folder for a look afterwards). FLOODGATE_SCRATCH as in scripts/test.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$here/../scripts/lib/common.sh"
+source "$here/../scripts/lib/packages.sh"
+source "$here/../scripts/lib/redis.sh"
+source "$here/../scripts/lib/postgres.sh"
+source "$here/../scripts/lib/bench.sh"
+cd "$FLOODGATE_ROOT"
+
+DURATION=${BENCH_DURATION:-10s}
+CONNECTIONS=${BENCH_CONNECTIONS:-1000}
+ROUNDS=${BENCH_ROUNDS:-2}
+USERS=${BENCH_USERS:-10000}
+MEMORY_USERS=${BENCH_MEMORY_USERS:-1000000}
+THREADS=2
+ENTER_THREADS=8
+
+# Targets from DESIGN.md ("What fast means") and issue 5.
+TARGET_RATIO=0.6
+TARGET_P99_MS=10
+TARGET_BYTES_PER_USER=150
+
+RESULTS_FILE="$FLOODGATE_ROOT/bench/RESULTS.md"
+DIR="$FLOODGATE_ROOT/.data/bench-poll-$$"
+QUEUE_PY="$FLOODGATE_ROOT/bench/poll/queue.py"
+POLL_LUA="$FLOODGATE_ROOT/bench/poll/poll.lua"
+
+GATEWAY_PID=""
+NGINX_PID=""
+REDIS_STARTED=0
+PG_STARTED=0
+BENCH_STARTED=$SECONDS
+
+# --- Teardown -----------------------------------------------------------------------------------------
+teardown() {
+    local status=$?
+    set +e
+    trap '' INT TERM HUP PIPE
+    log "tearing down the bench"
+    if [ -n "$BOUNDED_PGID" ]; then stop_session "$BOUNDED_PGID" "running step" 5; fi
+    if [ -n "$GATEWAY_PID" ]; then stop_session "$GATEWAY_PID" "floodgate serve" 10; fi
+    if [ -n "$NGINX_PID" ]; then stop_session "$NGINX_PID" "nginx" 10; fi
+    if [ "$REDIS_STARTED" -eq 1 ]; then redis_stop "$DIR/redis" NOSAVE; fi
+    if [ "$PG_STARTED" -eq 1 ]; then pg_stop "$DIR/pg"; fi
+    if [ "$status" -ne 0 ] && [ -f "$DIR/gateway.log" ]; then
+        warn "the bench failed; last lines of the gateway's log:"
+        tail -n 20 "$DIR/gateway.log" >&2
+    fi
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        note "kept $DIR (BENCH_KEEP=1)"
+    else
+        rm -rf "$DIR"
+    fi
+    exit "$status"
+}
+trap teardown EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# --- Set-up -------------------------------------------------------------------------------------------
+log "checking Debian packages"
+ensure_packages redis-server postgresql libhiredis-dev libpq-dev nginx-light wrk python3 curl
+ensure_swift_on_path
+pg_find_bindir
+scratch_args
+
+# 1,000 wrk connections need descriptors on both ends (each process has its own limit).
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -n)
+[ "$NOFILE" = "unlimited" ] && NOFILE=1048576
+if [ "$NOFILE" -lt $((CONNECTIONS * 2 + 1000)) ]; then
+    warn "open-files limit is $NOFILE (could not raise it to 65536): $CONNECTIONS connections may not all open"
+fi
+
+mkdir -p "$DIR"
+pick_free_port REDIS_PORT
+pick_free_port PG_PORT
+pick_free_port GATEWAY_PORT
+pick_free_port NGINX_PORT
+
+log "starting Redis on 127.0.0.1:$REDIS_PORT and PostgreSQL on 127.0.0.1:$PG_PORT"
+redis_write_conf "$DIR/redis" "$REDIS_PORT" yes
+REDIS_STARTED=1
+redis_start_daemon "$DIR/redis"
+pg_init "$DIR/pg" test
+PG_STARTED=1   # our own fresh folder: whatever runs from it is ours to stop
+pg_start "$DIR/pg" "$PG_PORT"
+pg_ensure_role_and_database "$PG_PORT" floodgate floodgate
+
+BIN="$(scratch_dir)/release/floodgate"
+TREE=$(git -C "$FLOODGATE_ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+if [ "${BENCH_NO_BUILD:-0}" = 1 ] && [ -x "$BIN" ]; then
+    log "using the existing $BIN as is (BENCH_NO_BUILD=1)"
+    BUILD_NOTE="binary built $(date -u -r "$BIN" '+%Y-%m-%d %H:%M UTC'), not rebuilt; working tree at $TREE"
+else
+    BUILD_NOTE="built from $TREE"
+    log "building the release binary (swift build -c release --product floodgate)"
+    run_bounded 3600 "" swift build -c release --product floodgate "${SCRATCH_ARGS[@]}" || die "the build failed"
+fi
+[ -x "$BIN" ] || die "the build did not produce $BIN"
+
+ADMIN_KEY=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+export FLOODGATE_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+export FLOODGATE_PG_URL="postgresql://floodgate@127.0.0.1:$PG_PORT/floodgate"
+export FLOODGATE_PORT="$GATEWAY_PORT"
+export FLOODGATE_THREADS="$THREADS"
+export FLOODGATE_ADMIN_KEY="$ADMIN_KEY"
+# No worker: nothing here writes an outbox event (maxActive 0 admits nobody).
+
+run_bounded 300 "" "$BIN" migrate || die "floodgate migrate failed"
+
+rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+queue_py() { python3 "$QUEUE_PY" "$@"; }
+json_field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get(sys.argv[2], "?"))' "$1" "$2"; }
+http_ok() { curl -fs --max-time 2 -o /dev/null "http://127.0.0.1:$1$2"; }
+
+# start_gateway: `floodgate serve`, its output in gateway.log; sets GATEWAY_PID.
+start_gateway() {
+    start_in_own_group "$BIN" serve >>"$DIR/gateway.log" 2>&1
+    GATEWAY_PID=$STARTED_PID
+    local deadline=$((SECONDS + 60))
+    until http_ok "$GATEWAY_PORT" /health; do
+        pid_alive "$GATEWAY_PID" || die "floodgate serve exited during start-up"
+        [ "$SECONDS" -lt "$deadline" ] || die "the gateway did not answer 200 on /health within 60 s"
+        sleep 0.2
+    done
+}
+
+# start_nginx PATH BODY: nginx from bench/nginx.conf.template in DIR/nginx, answering GET PATH with BODY;
+# sets NGINX_PID.
+start_nginx() {
+    local path=$1 body=$2 ndir="$DIR/nginx" user_directive="" temp_paths="" module tpath
+    mkdir -p "$ndir"
+    # As root, nginx's workers drop to an unprivileged user; as anyone else there is nothing to drop.
+    if is_root; then user_directive="user nobody $(id -gn nobody 2>/dev/null || echo nogroup);"; fi
+    # Temporary folders inside ndir instead of the compiled-in /var/lib/nginx (not writable for a normal
+    # user), for each module this nginx has.
+    for module in client_body proxy fastcgi uwsgi scgi; do
+        if [ "$module" = client_body ] || ! nginx -V 2>&1 | grep -q -- "--without-http_${module}_module"; then
+            tpath="$ndir/tmp-$module"
+            mkdir -p "$tpath"
+            temp_paths+="    ${module}_temp_path $tpath;"$'\n'
+        fi
+    done
+    if is_root; then chown -R nobody "$ndir"/tmp-* 2>/dev/null || true; fi
+    local template
+    template=$(<"$FLOODGATE_ROOT/bench/nginx.conf.template")
+    template=${template//@USER_DIRECTIVE@/$user_directive}
+    template=${template//@NOFILE@/$NOFILE}
+    template=${template//@DIR@/$ndir}
+    template=${template//@WORKER_CONNECTIONS@/$((CONNECTIONS + 2000))}
+    template=${template//@TEMP_PATHS@/${temp_paths%$'\n'}}
+    template=${template//@PORT@/$NGINX_PORT}
+    template=${template//@PATH@/$path}
+    template=${template//@BODY@/$body}
+    printf '%s\n' "$template" >"$ndir/nginx.conf"
+    nginx -t -q -p "$ndir" -e "$ndir/error.log" -c "$ndir/nginx.conf" || die "nginx rejected $ndir/nginx.conf"
+    start_in_own_group nginx -p "$ndir" -e "$ndir/error.log" -c "$ndir/nginx.conf"
+    NGINX_PID=$STARTED_PID
+    wait_for 20 "nginx on port $NGINX_PORT" http_ok "$NGINX_PORT" "$path" || die "nginx did not start (see $ndir/error.log)"
+}
+
+log "starting floodgate serve (FLOODGATE_THREADS=$THREADS) on 127.0.0.1:$GATEWAY_PORT"
+start_gateway
+
+# --- Users, event, places in line ---------------------------------------------------------------------
+log "seeding $USERS users"
+run_bounded 600 "" "$BIN" seed users --count "$USERS" --out "$DIR/users.csv" --token-ttl-seconds 7200 \
+    >"$DIR/seed.log" 2>&1 || die "floodgate seed users failed: $(tail -n 5 "$DIR/seed.log")"
+[ "$(grep -c , "$DIR/users.csv")" -eq "$USERS" ] || die "users.csv holds $(grep -c , "$DIR/users.csv") users, not $USERS"
+
+EVENT=$(queue_py create-event --port "$GATEWAY_PORT" --admin-key "$ADMIN_KEY" --name "Bench poll") ||
+    die "could not create the event"
+QUEUE_PATH="/events/$EVENT/queue"
+WAIT_KEY="{ev:$EVENT}:queue:wait"
+note "event $EVENT (maxActive 0: everybody waits)"
+
+log "entering $USERS users into the queue ($ENTER_THREADS threads, keep-alive)"
+run_bounded 600 "" python3 "$QUEUE_PY" enter --port "$GATEWAY_PORT" --event "$EVENT" --users "$DIR/users.csv" \
+    --out "$DIR/pairs.txt" --threads "$ENTER_THREADS" --deadline 540 >"$DIR/enter.json" ||
+    die "not every user got a WAITING place: $(cat "$DIR/enter.json")"
+ENTER_SUMMARY=$(cat "$DIR/enter.json")
+ENTER_SECONDS=$(json_field "$ENTER_SUMMARY" seconds)
+WAITING_BEFORE=$(rcli ZCARD "$WAIT_KEY")
+note "$(json_field "$ENTER_SUMMARY" waiting) WAITING in ${ENTER_SECONDS}s (positions $(json_field "$ENTER_SUMMARY" position_min)..$(json_field "$ENTER_SUMMARY" position_max)); ZCARD $WAITING_BEFORE"
+[ "$WAITING_BEFORE" -eq "$USERS" ] || die "the wait ZSET holds $WAITING_BEFORE users, not $USERS"
+
+# One real poll answer, of a user in the middle of the line (a position with as many digits as most).
+BODY_PAIR=$((USERS / 2))
+queue_py poll --port "$GATEWAY_PORT" --event "$EVENT" --pairs "$DIR/pairs.txt" --sample 200 --body-of "$BODY_PAIR" \
+    >"$DIR/poll-before.json" || die "polls before the runs were not all 200 WAITING: $(cat "$DIR/poll-before.json")"
+python3 -c 'import base64, json, sys; sys.stdout.buffer.write(base64.b64decode(json.load(open(sys.argv[1]))["body_b64"]))' \
+    "$DIR/poll-before.json" >"$DIR/poll-body.json"
+BODY=$(<"$DIR/poll-body.json")
+BODY_BYTES=$(stat -c %s "$DIR/poll-body.json")
+case "$BODY" in *"'"* | *'$'* | *\\*) die "the poll answer has characters the nginx config cannot carry as is: $BODY" ;; esac
+note "a real poll answer ($BODY_BYTES bytes): $BODY"
+
+log "starting nginx (2 workers) on 127.0.0.1:$NGINX_PORT with that body on $QUEUE_PATH"
+start_nginx "$QUEUE_PATH" "$BODY"
+curl -s --max-time 2 -o "$DIR/nginx-body.json" "http://127.0.0.1:$NGINX_PORT$QUEUE_PATH"
+cmp -s "$DIR/poll-body.json" "$DIR/nginx-body.json" ||
+    die "nginx's body differs from the gateway's: '$(cat "$DIR/nginx-body.json")' vs '$BODY'"
+
+# --- wrk ----------------------------------------------------------------------------------------------
+
+# to_ms VALUE: wrk's "850.00us", "1.20ms", "2.01s", "1.00m" in milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; unit = v; sub(/^[0-9.]+/, "", unit)
+        if (unit == "us") n /= 1000; else if (unit == "s") n *= 1000; else if (unit == "m") n *= 60000
+        printf "%.3f", n }'
+}
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+REDIS_PID=$(redis_pid "$DIR/redis")
+HZ=$(getconf CLK_TCK)
+
+# run_wrk NAME PORT DURATION: one wrk run with bench/poll/poll.lua; its output lands in
+# DIR/wrk-NAME-N.txt and its figures in WRK_RPS, WRK_P50, WRK_P99 (ms), WRK_NON2XX, WRK_SOCKET (errors).
+WRK_RUN=0
+run_wrk() {
+    local name=$1 port=$2 duration=$3 out
+    WRK_RUN=$((WRK_RUN + 1))
+    out="$DIR/wrk-$name-$WRK_RUN.txt"
+    local cmd=(wrk -t2 "-c$CONNECTIONS" "-d$duration" --latency -s "$POLL_LUA" "http://127.0.0.1:$port"
+        -- "$DIR/pairs.txt" "$QUEUE_PATH")
+    run_bounded 120 "" "${cmd[@]}" >"$out" 2>&1 || die "wrk failed against $name: $(cat "$out")"
+    WRK_RPS=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
+    WRK_P50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+    WRK_P99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+    WRK_NON2XX=$(awk '/Non-2xx or 3xx responses:/ { s += $5 } END { print s + 0 }' "$out")
+    WRK_SOCKET=$(awk '/Socket errors:/ { gsub(/,/, ""); s += $4 + $6 + $8 + $10 } END { print s + 0 }' "$out")
+    WRK_REQUESTS=$(awk '/requests in/ { print $1 }' "$out")
+    if [ -z "$WRK_RPS" ] || [ -z "$WRK_REQUESTS" ]; then die "could not read wrk's output: $(cat "$out")"; fi
+    COMMANDS+=("${cmd[*]//"$DIR"/\$DIR}   # $name")
+}
+
+declare -A SUM_RPS SUM_P50 MAX_P99 NON2XX SOCKET REQUESTS
+COMMANDS=()
+RUN_ROWS=()
+GW_TICKS=0 REDIS_TICKS=0 GW_SECONDS=0
+measure() {
+    local name=$1 port=$2 g0 r0 t0
+    note "$name, $CONNECTIONS connections, $DURATION"
+    g0=$(cpu_ticks "$GATEWAY_PID") r0=$(cpu_ticks "$REDIS_PID") t0=$(date +%s.%N)
+    run_wrk "$name" "$port" "$DURATION"
+    if [ "$name" = gateway ]; then
+        GW_TICKS=$((GW_TICKS + $(cpu_ticks "$GATEWAY_PID") - g0))
+        REDIS_TICKS=$((REDIS_TICKS + $(cpu_ticks "$REDIS_PID") - r0))
+        GW_SECONDS=$(awk -v a="$GW_SECONDS" -v t0="$t0" -v t1="$(date +%s.%N)" 'BEGIN { print a + t1 - t0 }')
+    fi
+    note "  $WRK_RPS req/s, p50 $WRK_P50 ms, p99 $WRK_P99 ms, non-2xx $WRK_NON2XX, socket errors $WRK_SOCKET"
+    RUN_ROWS+=("| $WRK_RUN | $name | $WRK_REQUESTS | $WRK_RPS | $WRK_P50 ms | $WRK_P99 ms | $WRK_NON2XX | $WRK_SOCKET |")
+    SUM_RPS[$name]=$(awk -v a="${SUM_RPS[$name]:-0}" -v b="$WRK_RPS" 'BEGIN { print a + b }')
+    SUM_P50[$name]=$(awk -v a="${SUM_P50[$name]:-0}" -v b="$WRK_P50" 'BEGIN { print a + b }')
+    MAX_P99[$name]=$(awk -v a="${MAX_P99[$name]:-0}" -v b="$WRK_P99" 'BEGIN { print (b > a) ? b : a }')
+    NON2XX[$name]=$((${NON2XX[$name]:-0} + WRK_NON2XX))
+    SOCKET[$name]=$((${SOCKET[$name]:-0} + WRK_SOCKET))
+    REQUESTS[$name]=$((${REQUESTS[$name]:-0} + WRK_REQUESTS))
+}
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+log "wrk: $CONNECTIONS connections, $ROUNDS rounds of $DURATION each, gateway and nginx alternating"
+# A short warm-up of both (not recorded).
+run_bounded 60 "" wrk -t2 "-c$CONNECTIONS" -d2s -s "$POLL_LUA" "http://127.0.0.1:$GATEWAY_PORT" -- "$DIR/pairs.txt" "$QUEUE_PATH" >/dev/null 2>&1 || true
+run_bounded 60 "" wrk -t2 "-c$CONNECTIONS" -d2s -s "$POLL_LUA" "http://127.0.0.1:$NGINX_PORT" -- "$DIR/pairs.txt" "$QUEUE_PATH" >/dev/null 2>&1 || true
+for ((round = 1; round <= ROUNDS; round++)); do
+    # Odd rounds start with the gateway, even rounds with nginx: neither always runs on a warmer machine.
+    if ((round % 2 == 1)); then
+        measure gateway "$GATEWAY_PORT"
+        measure nginx "$NGINX_PORT"
+    else
+        measure nginx "$NGINX_PORT"
+        measure gateway "$GATEWAY_PORT"
+    fi
+done
+GW_CPU=$(awk -v t="$GW_TICKS" -v hz="$HZ" -v s="$GW_SECONDS" 'BEGIN { printf "%.0f", t / hz / s * 100 }')
+REDIS_CPU=$(awk -v t="$REDIS_TICKS" -v hz="$HZ" -v s="$GW_SECONDS" 'BEGIN { printf "%.0f", t / hz / s * 100 }')
+
+# After the runs: still all waiting (no poll dropped anyone, nobody got EXPIRED).
+WAITING_AFTER=$(rcli ZCARD "$WAIT_KEY")
+POLL_AFTER_OK=yes
+queue_py poll --port "$GATEWAY_PORT" --event "$EVENT" --pairs "$DIR/pairs.txt" --sample 200 >"$DIR/poll-after.json" ||
+    POLL_AFTER_OK="**no**: $(cat "$DIR/poll-after.json")"
+note "after the runs: ZCARD $WAITING_AFTER; 200 sampled polls all 200 WAITING: $POLL_AFTER_OK"
+# The gateway runs lua/queue.lua as it is in the tree: the same SHA as the file's.
+QUEUE_SHA=$(rcli -x SCRIPT LOAD <"$FLOODGATE_ROOT/lua/queue.lua")
+
+# --- Memory per waiting user --------------------------------------------------------------------------
+log "memory: $MEMORY_USERS waiting users on a fresh event"
+MEM_EVENT=$(queue_py create-event --port "$GATEWAY_PORT" --admin-key "$ADMIN_KEY" --name "Bench memory") ||
+    die "could not create the memory event"
+MEM_TAG="{ev:$MEM_EVENT}"
+[ -n "$(rcli HGET "$MEM_TAG:queue:conf" secret)" ] || die "the event's settings are not in Redis after POST /admin/events"
+# Neither the gateway (whose admission ticker would run on this queue too) nor nginx has a part here.
+stop_session "$NGINX_PID" "nginx" 10
+NGINX_PID=""
+stop_session "$GATEWAY_PID" "floodgate serve" 10
+GATEWAY_PID=""
+AOF_BEFORE=$(rcli CONFIG GET appendonly | tail -n 1)
+FSYNC_BEFORE=$(rcli CONFIG GET appendfsync | tail -n 1)
+MAXMEMORY=$(rcli CONFIG GET maxmemory | tail -n 1)
+rcli CONFIG SET appendonly no >/dev/null
+used_memory() { rcli INFO memory | awk -F: '/^used_memory:/ { print $2 + 0 }'; }
+sleep 1
+MEM_BEFORE=$(used_memory)
+load_started=$(date +%s.%N)
+# shellcheck disable=SC2016  # expanded by the inner bash
+run_bounded 1200 "" bash -c 'set -o pipefail; python3 "$1" resp-enter --sha "$2" --event "$3" --count "$4" |
+    redis-cli -h 127.0.0.1 -p "$5" --pipe' poll-load "$QUEUE_PY" "$QUEUE_SHA" "$MEM_EVENT" "$MEMORY_USERS" "$REDIS_PORT" \
+    >"$DIR/load.out" 2>&1 || die "the load through redis-cli --pipe failed: $(tail -n 5 "$DIR/load.out")"
+LOAD_SECONDS=$(awk -v a="$load_started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+grep -q "errors: 0, replies: $MEMORY_USERS" "$DIR/load.out" || die "the load had errors: $(tail -n 3 "$DIR/load.out")"
+sleep 1
+MEM_AFTER=$(used_memory)
+MEM_WAITING=$(rcli ZCARD "$MEM_TAG:queue:wait")
+MEM_SEQ=$(rcli HGET "$MEM_TAG:queue:state" seq)
+MEM_WAIT_USAGE=$(rcli MEMORY USAGE "$MEM_TAG:queue:wait" SAMPLES 0)
+MEM_WAIT_ENCODING=$(rcli OBJECT ENCODING "$MEM_TAG:queue:wait")
+MEM_SEEN_USAGE=0 MEM_SEEN_KEYS=0
+for i in 0 1 2 3 4 5; do
+    usage=$(rcli MEMORY USAGE "$MEM_TAG:queue:seen:$i")
+    if [ -n "$usage" ]; then
+        MEM_SEEN_USAGE=$((MEM_SEEN_USAGE + usage))
+        MEM_SEEN_KEYS=$((MEM_SEEN_KEYS + 1))
+    fi
+done
+MEM_ALL_USAGE=0
+while read -r key; do
+    [ -n "$key" ] || continue
+    MEM_ALL_USAGE=$((MEM_ALL_USAGE + $(rcli MEMORY USAGE "$key" SAMPLES 0 </dev/null)))
+done < <(rcli --scan --pattern "{ev:$MEM_EVENT}*")
+BYTES_PER_USER=$(awk -v a="$MEM_BEFORE" -v b="$MEM_AFTER" -v n="$MEM_WAITING" 'BEGIN { printf "%.1f", (n > 0) ? (b - a) / n : 0 }')
+note "$MEM_WAITING waiting (seq $MEM_SEQ), loaded in ${LOAD_SECONDS}s; wait ZSET $MEM_WAIT_USAGE bytes ($MEM_WAIT_ENCODING), seen bitmaps $MEM_SEEN_USAGE bytes ($MEM_SEEN_KEYS keys); used_memory $MEM_BEFORE -> $MEM_AFTER: $BYTES_PER_USER bytes per waiting user"
+
+# --- RESULTS.md ---------------------------------------------------------------------------------------
+verdict() { if awk "BEGIN { exit !($1) }"; then echo "PASS"; else echo "**MISS**"; fi; }
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
+per_user() { awk -v b="$1" -v n="$MEM_WAITING" 'BEGIN { printf "%.1f", (n > 0) ? b / n : 0 }'; }
+
+G_RPS=$(awk -v s="${SUM_RPS[gateway]}" -v r="$ROUNDS" 'BEGIN { printf "%.0f", s / r }')
+N_RPS=$(awk -v s="${SUM_RPS[nginx]}" -v r="$ROUNDS" 'BEGIN { printf "%.0f", s / r }')
+RATIO=$(awk -v a="$G_RPS" -v b="$N_RPS" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
+G_P50=$(awk -v s="${SUM_P50[gateway]}" -v r="$ROUNDS" 'BEGIN { printf "%.2f", s / r }')
+N_P50=$(awk -v s="${SUM_P50[nginx]}" -v r="$ROUNDS" 'BEGIN { printf "%.2f", s / r }')
+G_P99=$(awk -v v="${MAX_P99[gateway]}" 'BEGIN { printf "%.2f", v }')
+N_P99=$(awk -v v="${MAX_P99[nginx]}" 'BEGIN { printf "%.2f", v }')
+G_BAD=$((NON2XX[gateway] + SOCKET[gateway]))
+N_BAD=$((NON2XX[nginx] + SOCKET[nginx]))
+# A run with errors or non-2xx answers does not pass, however fast it was.
+clean() { if [ "$G_BAD" -eq 0 ] && [ "$WAITING_AFTER" -eq "$USERS" ] && [ "$POLL_AFTER_OK" = yes ]; then "$@"; else echo "**MISS** (the gateway's answers were not all 200 WAITING, see below)"; fi; }
+
+section="$DIR/section.md"
+MINUTES=$(awk -v s=$((SECONDS - BENCH_STARTED)) 'BEGIN { printf "%d min %02d s", s / 60, s % 60 }')
+{
+    echo "<!-- poll.sh begin -->"
+    echo "## Waiting-queue polls: gateway vs nginx, and memory per waiting user (bench/poll.sh)"
+    echo
+    echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores, Linux $(uname -r)" \
+        "($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)); $("$BIN" version 2>/dev/null | head -n 1 || echo 'floodgate (version unknown)')" \
+        "($BUILD_NOTE)," \
+        "$(nginx -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }'), redis $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-)," \
+        "PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }'). The whole bench took $MINUTES."
+    echo
+    echo "$USERS seeded users each took a place in one event's queue (POST /events/{id}/queue; maxActive 0, so all stay WAITING at positions 1..$USERS)."
+    echo "wrk then polls GET /events/{id}/queue with \`bench/poll/poll.lua\`: every request carries another user's \`Authorization: Bearer\` and \`X-Queue-Token\`, cycling through all $USERS pairs;"
+    echo "each poll is one Redis round trip (the session check and lua/queue.lua's \`poll\` pipelined), which verifies the token's MAC, reads the position (ZRANK) and marks the user seen."
+    echo "Gateway: \`floodgate serve\`, FLOODGATE_THREADS=$THREADS, admission ticker every ${FLOODGATE_ADMISSION_INTERVAL_MS:-200} ms (default), Redis with the shipped config/redis.conf (AOF, appendfsync always), PostgreSQL alongside (not on the poll path)."
+    echo "nginx: 2 workers, \`access_log off\`, \`keepalive_requests 1000000\`, \`reuseport\`, the same requests, answered with a fixed \`application/json\` body: a real poll answer captured just before (user $BODY_PAIR of $USERS), $BODY_BYTES bytes, byte for byte the same: \`$BODY\`."
+    echo "Both on loopback; wrk, the servers and Redis share the machine's $(nproc) cores (load average before the runs: $LOAD_BEFORE)."
+    echo "Each figure: the mean of $ROUNDS runs of $DURATION at $CONNECTIONS connections (p99: the worst run), gateway and nginx alternating, after a 2 s warm-up of each."
+    echo
+    echo "| connections | gateway polls/s | nginx req/s | gateway/nginx | gateway p50 | gateway p99 | nginx p50 | nginx p99 | non-2xx + socket errors (gw / nginx) |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| $CONNECTIONS | $G_RPS | $N_RPS | $RATIO | $G_P50 ms | $G_P99 ms | $N_P50 ms | $N_P99 ms | $G_BAD / $N_BAD |"
+    echo
+    echo "Targets (DESIGN.md, issue 5):"
+    echo "- gateway/nginx ≥ $TARGET_RATIO at $CONNECTIONS connections: $RATIO — $(clean verdict "$RATIO >= $TARGET_RATIO")"
+    echo "- gateway p99 ≤ $TARGET_P99_MS ms at $CONNECTIONS connections: $G_P99 ms — $(clean verdict "$G_P99 <= $TARGET_P99_MS")"
+    echo "- every gateway answer 200: ${REQUESTS[gateway]} polls, ${NON2XX[gateway]} non-2xx, ${SOCKET[gateway]} socket errors — $([ "$G_BAD" -eq 0 ] && echo PASS || echo '**MISS**')"
+    echo "- still waiting after the runs: ZCARD $WAITING_AFTER of $USERS; 200 sampled polls all 200 WAITING: $POLL_AFTER_OK"
+    echo
+    echo "CPU during the gateway's runs (of one core): gateway ${GW_CPU}%, Redis ${REDIS_CPU}% (wrk takes the rest of the $(nproc) cores)."
+    echo "Entering the $USERS users (POST, $ENTER_THREADS keep-alive clients) took ${ENTER_SECONDS} s."
+    echo
+    echo "| run | server | requests | req/s | p50 | p99 | non-2xx | socket errors |"
+    echo "|---:|---|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${RUN_ROWS[@]}"
+    echo
+    echo "### Memory per waiting user ($MEMORY_USERS waiting)"
+    echo
+    echo "A fresh event, created through POST /admin/events (its settings, with maxActive 0, are in Redis); then the gateway is stopped, so that no admission ticker touches the queue while it is measured."
+    echo "$MEMORY_USERS \`EVALSHA <sha1 of lua/queue.lua> 13 <the 13 queue keys> enter <eventId> usr_<24 hex>\` commands (the gateway's own script, keys and arguments; new random user ids) went through \`redis-cli --pipe\` in ${LOAD_SECONDS} s, every reply without error."
+    echo "For this load, AOF was switched off on this throw-away Redis (\`CONFIG SET appendonly no\`; it was appendonly $AOF_BEFORE, appendfsync $FSYNC_BEFORE, maxmemory $MAXMEMORY): persistence does not change what the keys cost in memory, only how long the load takes."
+    echo "INFO used_memory was read before the load (after the 10,000-user event and everything else) and after it: the difference is what these waiting users cost, everything included."
+    echo
+    echo "| measurement | result |"
+    echo "|---|---:|"
+    echo "| ZCARD of the wait ZSET (\`$MEM_TAG:queue:wait\`) | $MEM_WAITING |"
+    echo "| seq handed out (state \`seq\`) | $MEM_SEQ |"
+    echo "| MEMORY USAGE of the wait ZSET (SAMPLES 0; encoding $MEM_WAIT_ENCODING) | $MEM_WAIT_USAGE bytes ($(mib "$MEM_WAIT_USAGE"), $(per_user "$MEM_WAIT_USAGE") B/user) |"
+    echo "| MEMORY USAGE of the seen bitmaps ($MEM_SEEN_KEYS of 6 exist) | $MEM_SEEN_USAGE bytes ($(mib "$MEM_SEEN_USAGE"), $(per_user "$MEM_SEEN_USAGE") B/user) |"
+    echo "| MEMORY USAGE of all the event's keys | $MEM_ALL_USAGE bytes ($(mib "$MEM_ALL_USAGE"), $(per_user "$MEM_ALL_USAGE") B/user) |"
+    echo "| INFO used_memory before → after | $MEM_BEFORE → $MEM_AFTER bytes ($(mib $((MEM_AFTER - MEM_BEFORE)))) |"
+    echo "| **bytes per waiting user** (used_memory delta / $MEM_WAITING) | **$BYTES_PER_USER** |"
+    echo
+    echo "- ≤ $TARGET_BYTES_PER_USER bytes per waiting user at $MEMORY_USERS waiting: $BYTES_PER_USER — $(if [ "$MEM_WAITING" -eq "$MEMORY_USERS" ]; then verdict "$BYTES_PER_USER <= $TARGET_BYTES_PER_USER"; else echo "**MISS** (ZCARD $MEM_WAITING, not $MEMORY_USERS)"; fi)"
+    echo
+    echo "### Knobs and commands"
+    echo
+    echo "BENCH_DURATION=$DURATION BENCH_CONNECTIONS=$CONNECTIONS BENCH_ROUNDS=$ROUNDS BENCH_USERS=$USERS BENCH_MEMORY_USERS=$MEMORY_USERS$([ "${BENCH_NO_BUILD:-0}" = 1 ] && echo " BENCH_NO_BUILD=1")"
+    echo
+    echo '```'
+    echo "ulimit -n $NOFILE"
+    echo "FLOODGATE_THREADS=$THREADS FLOODGATE_ADMIN_KEY=… FLOODGATE_PORT=$GATEWAY_PORT ${BIN#"$FLOODGATE_ROOT"/} serve   # gateway"
+    echo "${BIN#"$FLOODGATE_ROOT"/} seed users --count $USERS --out \$DIR/users.csv --token-ttl-seconds 7200"
+    echo "python3 bench/poll/queue.py enter --port $GATEWAY_PORT --event $EVENT --users \$DIR/users.csv --out \$DIR/pairs.txt --threads $ENTER_THREADS"
+    echo "nginx -p \$DIR/nginx -c \$DIR/nginx/nginx.conf   # conf from bench/nginx.conf.template, location = $QUEUE_PATH"
+    printf '%s\n' "${COMMANDS[@]//"$FLOODGATE_ROOT"\//}"
+    echo "redis-cli CONFIG SET appendonly no"
+    echo "python3 bench/poll/queue.py resp-enter --sha $QUEUE_SHA --event $MEM_EVENT --count $MEMORY_USERS | redis-cli -p $REDIS_PORT --pipe"
+    echo '```'
+    echo "<!-- poll.sh end -->"
+} >"$section"
+
+bench_write_section poll.sh "$section" "$RESULTS_FILE"
+
+echo
+sed -n '/^| connections/,/^$/p' "$section"
+grep -E '^- ' "$section"
+log "wrote bench/RESULTS.md (section poll.sh) in $MINUTES"
