@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "JSON", "Runtime"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence", "TestSupport"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "HTTP", "JSON", "Runtime", "Persistence", "TestSupport"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Queue", "HTTP", "JSON", "Runtime", "Persistence", "TestSupport"]),
         .testTarget(name: "QueueTests", dependencies: ["Queue", "Gateway", "JSON", "Runtime", "Persistence", "Scripts", "Worker", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Gateway", "Queue", "Runtime", "Persistence", "JSON", "Scripts", "TestSupport"]),
     ],

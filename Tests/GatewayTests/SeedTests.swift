@@ -2,6 +2,7 @@
 import Foundation
 @testable import Gateway
 import Persistence
+import Queue
 import Runtime
 import TestSupport
 import XCTest
@@ -44,5 +45,10 @@ final class SeedTests: XCTestCase {
         XCTAssertEqual(try fixture.redis.command(["GET", UserKeys(userID: DemoSeeder.userID).wallet]).int, balanceAfterFirst)
         let login = try fixture.request("POST", "/auth/login", body: #"{"email":"\#(DemoSeeder.email)","password":"\#(DemoSeeder.password)"}"#)
         XCTAssertEqual(login.status, 200)
+        // The queued demo sale: in PostgreSQL, and its settings already in Redis for the tickers.
+        let db = try PostgresConnection(url: configuration.postgresURL)
+        defer { db.close() }
+        XCTAssertEqual(try EventStore.find(id: DemoSeeder.eventID, db)?.queue.enabled, true)
+        XCTAssertEqual(try fixture.redis.command(["HGET", EventKeys(eventID: DemoSeeder.eventID).queueConfiguration, "enabled"]).string, "1")
     }
 }

@@ -1,6 +1,7 @@
-// `floodgate seed`: the demo data set, idempotent. For now a demo user with a charged wallet; the
-// catalog and concert join it with their features.
+// `floodgate seed`: the demo data set, idempotent. A demo user with a charged wallet and a queued demo
+// sale event; the catalog and concert join it with their features.
 import Persistence
+import Queue
 import Runtime
 import Scripts
 
@@ -9,6 +10,8 @@ public enum DemoSeeder {
     public static let password = "floodgate-demo"
     public static let userID = "usr_demo000000000000000001"
     public static let walletCredit: Int64 = 1_000_000
+    /// The demo flash sale: its queue is on (100 inside at once, 5 minutes each, 50 admitted per second).
+    public static let eventID = "evt_00000000000000000000de01"
 
     public static func seed(configuration: Configuration) throws -> [String] {
         var done: [String] = []
@@ -29,6 +32,24 @@ public enum DemoSeeder {
                         String(365 * 86_400), "10000000", "1000000000"])
         if case .array(let parts) = reply, parts.first?.string == "OK" { done.append("wallet credit \(walletCredit)") }
         if case .error(let message) = reply { throw RedisError(.protocolError, message) }
+
+        if try EventStore.find(id: eventID, db) == nil {
+            var queue = QueueSettings()
+            queue.enabled = true
+            queue.maxActive = 100
+            queue.activeTtlSeconds = 300
+            queue.admitPerSecond = 50
+            _ = try EventStore.insert(StoredEvent(id: eventID, name: "Demo flash sale", kind: "sale", startsAtMs: nil, queue: queue,
+                                                  queueSecret: SecureRandom.hex(bytes: 20), queueVersion: 1, createdAtMs: 0), db)
+            done.append("event \(eventID)")
+        }
+        // The gateway would load the settings on first use; storing them now lets the tickers start at once.
+        if let event = try EventStore.find(id: eventID, db) {
+            let redis = RedisBlockingConnection(endpoint: configuration.redisEndpoint)
+            let script = QueueScript(eventID: eventID)
+            _ = try redis.pipeline([["SADD", EventKeys.registry, eventID], ["SADD", EventKeys.outboxRegistry, script.keys.outbox]])
+            _ = try script.run(script.configure(event.queue, secret: event.queueSecret, version: event.queueVersion), on: redis)
+        }
         return done
     }
 }
