@@ -156,7 +156,8 @@ local function rate()
   return floor
 end
 
-local function waitingReply(user, seq, fresh)
+-- `known`: the token when the caller presented it (verified), saving its recomputation.
+local function waitingReply(user, seq, fresh, known)
   local position = redis.call("ZRANK", wait, user) + 1
   local perSecond = rate()
   local eta, pollAfter = -1, 5000
@@ -167,12 +168,12 @@ local function waitingReply(user, seq, fresh)
     pollAfter = eta * 200
   end
   pollAfter = math.max(500, math.min(pollAfter, 30000, math.floor(abandonAfterMs / 3)))
-  return {"WAITING", token(user, seq), position, eta, pollAfter, fresh}
+  return {"WAITING", known or token(user, seq), position, eta, pollAfter, fresh}
 end
 
-local function activeReply(user, seq, untilMs, fresh)
+local function activeReply(user, seq, untilMs, fresh, known)
   local pollAfter = math.max(1000, math.min(30000, math.floor((untilMs - now) / 2)))
-  return {"ACTIVE", token(user, seq), untilMs, pollAfter, fresh}
+  return {"ACTIVE", known or token(user, seq), untilMs, pollAfter, fresh}
 end
 
 -- The user's live active slot as {seq, untilMs}, or nil; an expired one is removed on the way.
@@ -215,13 +216,13 @@ elseif op == "poll" then
   if redis.call("ZSCORE", wait, user) == seq then
     if alive(seq) then
       markSeen(seq)
-      return waitingReply(user, seq, 0)
+      return waitingReply(user, seq, 0, ARGV[4])
     end
     redis.call("ZREM", wait, user)
     return {"EXPIRED"}
   end
   local activeSeq, untilMs = liveActive(user)
-  if activeSeq == seq then return activeReply(user, seq, untilMs, 0) end
+  if activeSeq == seq then return activeReply(user, seq, untilMs, 0, ARGV[4]) end
   return {"EXPIRED"}
 
 elseif op == "leave" then
