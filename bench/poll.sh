@@ -272,16 +272,27 @@ run_wrk() {
 declare -A SUM_RPS SUM_P50 MAX_P99 NON2XX SOCKET REQUESTS
 COMMANDS=()
 RUN_ROWS=()
-GW_TICKS=0 REDIS_TICKS=0 GW_SECONDS=0
+# nginx_ticks: CPU ticks of nginx's master and workers (its session).
+nginx_ticks() {
+    local pid total=0
+    for pid in $(session_pids "$NGINX_PID"); do total=$((total + $(cpu_ticks "$pid" 2>/dev/null || echo 0))); done
+    echo "$total"
+}
+# CPU ticks used during the measured runs: the gateway's and Redis's during the gateway's runs, nginx's
+# during its own.
+GW_TICKS=0 REDIS_TICKS=0 GW_SECONDS=0 NGINX_TICKS=0 NGINX_SECONDS=0
 measure() {
-    local name=$1 port=$2 g0 r0 t0
+    local name=$1 port=$2 g0 r0 n0 t0
     note "$name, $CONNECTIONS connections, $DURATION"
-    g0=$(cpu_ticks "$GATEWAY_PID") r0=$(cpu_ticks "$REDIS_PID") t0=$(date +%s.%N)
+    g0=$(cpu_ticks "$GATEWAY_PID") r0=$(cpu_ticks "$REDIS_PID") n0=$(nginx_ticks) t0=$(date +%s.%N)
     run_wrk "$name" "$port" "$DURATION"
     if [ "$name" = gateway ]; then
         GW_TICKS=$((GW_TICKS + $(cpu_ticks "$GATEWAY_PID") - g0))
         REDIS_TICKS=$((REDIS_TICKS + $(cpu_ticks "$REDIS_PID") - r0))
         GW_SECONDS=$(awk -v a="$GW_SECONDS" -v t0="$t0" -v t1="$(date +%s.%N)" 'BEGIN { print a + t1 - t0 }')
+    else
+        NGINX_TICKS=$((NGINX_TICKS + $(nginx_ticks) - n0))
+        NGINX_SECONDS=$(awk -v a="$NGINX_SECONDS" -v t0="$t0" -v t1="$(date +%s.%N)" 'BEGIN { print a + t1 - t0 }')
     fi
     note "  $WRK_RPS req/s, p50 $WRK_P50 ms, p99 $WRK_P99 ms, non-2xx $WRK_NON2XX, socket errors $WRK_SOCKET"
     RUN_ROWS+=("| $WRK_RUN | $name | $WRK_REQUESTS | $WRK_RPS | $WRK_P50 ms | $WRK_P99 ms | $WRK_NON2XX | $WRK_SOCKET |")
@@ -308,8 +319,16 @@ for ((round = 1; round <= ROUNDS; round++)); do
         measure gateway "$GATEWAY_PORT"
     fi
 done
-GW_CPU=$(awk -v t="$GW_TICKS" -v hz="$HZ" -v s="$GW_SECONDS" 'BEGIN { printf "%.0f", t / hz / s * 100 }')
-REDIS_CPU=$(awk -v t="$REDIS_TICKS" -v hz="$HZ" -v s="$GW_SECONDS" 'BEGIN { printf "%.0f", t / hz / s * 100 }')
+# CPU as % of one core, and CPU time per answered request (µs).
+cpu_pct() { awk -v t="$1" -v hz="$HZ" -v s="$2" 'BEGIN { printf "%.0f", (s > 0) ? t / hz / s * 100 : 0 }'; }
+cpu_us() { awk -v t="$1" -v hz="$HZ" -v n="$2" 'BEGIN { printf "%.1f", (n > 0) ? t / hz / n * 1e6 : 0 }'; }
+GW_CPU=$(cpu_pct "$GW_TICKS" "$GW_SECONDS")
+REDIS_CPU=$(cpu_pct "$REDIS_TICKS" "$GW_SECONDS")
+NGINX_CPU=$(cpu_pct "$NGINX_TICKS" "$NGINX_SECONDS")
+GW_US=$(cpu_us "$GW_TICKS" "${REQUESTS[gateway]}")
+REDIS_US=$(cpu_us "$REDIS_TICKS" "${REQUESTS[gateway]}")
+NGINX_US=$(cpu_us "$NGINX_TICKS" "${REQUESTS[nginx]}")
+note "CPU: gateway $GW_CPU% ($GW_US µs/poll), Redis $REDIS_CPU% ($REDIS_US µs/poll); nginx $NGINX_CPU% ($NGINX_US µs/request)"
 
 # After the runs: still all waiting (no poll dropped anyone, nobody got EXPIRED).
 WAITING_AFTER=$(rcli ZCARD "$WAIT_KEY")
@@ -317,8 +336,15 @@ POLL_AFTER_OK=yes
 queue_py poll --port "$GATEWAY_PORT" --event "$EVENT" --pairs "$DIR/pairs.txt" --sample 200 >"$DIR/poll-after.json" ||
     POLL_AFTER_OK="**no**: $(cat "$DIR/poll-after.json")"
 note "after the runs: ZCARD $WAITING_AFTER; 200 sampled polls all 200 WAITING: $POLL_AFTER_OK"
-# The gateway runs lua/queue.lua as it is in the tree: the same SHA as the file's.
-QUEUE_SHA=$(rcli -x SCRIPT LOAD <"$FLOODGATE_ROOT/lua/queue.lua")
+# The memory load runs lua/queue.lua as it is in the tree; the gateway loaded the copy built into it.
+QUEUE_SHA=$(sha1sum "$FLOODGATE_ROOT/lua/queue.lua" | cut -d' ' -f1)
+if [ "$(rcli SCRIPT EXISTS "$QUEUE_SHA" | head -n 1)" = 1 ]; then
+    SAME_SCRIPT="yes (the gateway had already loaded this SHA)"
+else
+    SAME_SCRIPT="**no**: the binary embeds another version of lua/queue.lua than the working tree's (rebuild, or leave the tree alone while the bench runs)"
+    warn "the gateway's lua/queue.lua differs from the working tree's"
+fi
+[ "$(rcli -x SCRIPT LOAD <"$FLOODGATE_ROOT/lua/queue.lua")" = "$QUEUE_SHA" ] || die "Redis computed another SHA for lua/queue.lua"
 
 # --- Memory per waiting user --------------------------------------------------------------------------
 log "memory: $MEMORY_USERS waiting users on a fresh event"
@@ -414,7 +440,8 @@ MINUTES=$(awk -v s=$((SECONDS - BENCH_STARTED)) 'BEGIN { printf "%d min %02d s",
     echo "- every gateway answer 200: ${REQUESTS[gateway]} polls, ${NON2XX[gateway]} non-2xx, ${SOCKET[gateway]} socket errors — $([ "$G_BAD" -eq 0 ] && echo PASS || echo '**MISS**')"
     echo "- still waiting after the runs: ZCARD $WAITING_AFTER of $USERS; 200 sampled polls all 200 WAITING: $POLL_AFTER_OK"
     echo
-    echo "CPU during the gateway's runs (of one core): gateway ${GW_CPU}%, Redis ${REDIS_CPU}% (wrk takes the rest of the $(nproc) cores)."
+    echo "CPU (% of one core, from /proc): during the gateway's runs the gateway used ${GW_CPU}% and Redis ${REDIS_CPU}%, that is $GW_US µs + $REDIS_US µs per poll;" \
+        "during its own runs nginx used ${NGINX_CPU}%, $NGINX_US µs per request. wrk and the kernel's loopback take the rest of the $(nproc) cores."
     echo "Entering the $USERS users (POST, $ENTER_THREADS keep-alive clients) took ${ENTER_SECONDS} s."
     echo
     echo "| run | server | requests | req/s | p50 | p99 | non-2xx | socket errors |"
@@ -425,6 +452,7 @@ MINUTES=$(awk -v s=$((SECONDS - BENCH_STARTED)) 'BEGIN { printf "%d min %02d s",
     echo
     echo "A fresh event, created through POST /admin/events (its settings, with maxActive 0, are in Redis); then the gateway is stopped, so that no admission ticker touches the queue while it is measured."
     echo "$MEMORY_USERS \`EVALSHA <sha1 of lua/queue.lua> 13 <the 13 queue keys> enter <eventId> usr_<24 hex>\` commands (the gateway's own script, keys and arguments; new random user ids) went through \`redis-cli --pipe\` in ${LOAD_SECONDS} s, every reply without error."
+    echo "Script: lua/queue.lua of the working tree, SHA $QUEUE_SHA; the same as the gateway's: $SAME_SCRIPT."
     echo "For this load, AOF was switched off on this throw-away Redis (\`CONFIG SET appendonly no\`; it was appendonly $AOF_BEFORE, appendfsync $FSYNC_BEFORE, maxmemory $MAXMEMORY): persistence does not change what the keys cost in memory, only how long the load takes."
     echo "INFO used_memory was read before the load (after the 10,000-user event and everything else) and after it: the difference is what these waiting users cost, everything included."
     echo

@@ -260,10 +260,11 @@ elseif op == "admit" then
     room = math.min(room, math.floor(bucket))
   end
 
-  -- 3. The head of the line, lowest seq first; a silent head is dropped, not admitted.
+  -- 3. The head of the line, lowest seq first; a silent head is dropped, not admitted. At most 1,000
+  --    looked at per call, so one call never holds Redis for long; the next round goes on.
   local admittedNow, abandoned, examined = 0, 0, 0
   local untilMs = now + activeTtlMs
-  while room > 0 and examined < 5000 do
+  while room > 0 and examined < 1000 do
     local head = redis.call("ZRANGE", wait, 0, math.min(room, 500) - 1, "WITHSCORES")
     if #head == 0 then break end
     for i = 1, #head, 2 do
