@@ -47,6 +47,12 @@ USERS=${BENCH_USERS:-10000}
 MEMORY_USERS=${BENCH_MEMORY_USERS:-1000000}
 THREADS=2
 ENTER_THREADS=8
+# wrk's duration in seconds ("10s", "2m", "1h", or a bare number of seconds), for the time bound of each run.
+DURATION_SECONDS=$(awk -v d="$DURATION" 'BEGIN {
+    n = d + 0; unit = d; sub(/^[0-9.]+/, "", unit)
+    if (unit == "m") n *= 60; else if (unit == "h") n *= 3600
+    printf "%d", n + 0.999 }')
+[ "$DURATION_SECONDS" -gt 0 ] || die "BENCH_DURATION=$DURATION: expected something like 10s"
 
 # Targets from DESIGN.md ("What fast means") and issue 5.
 TARGET_RATIO=0.6
@@ -64,11 +70,16 @@ REDIS_STARTED=0
 PG_STARTED=0
 BENCH_STARTED=$SECONDS
 
+# The script's own stdout and stderr, kept aside: a signal that arrives while a step runs with its output
+# sent to a file (wrk, the enter step) would otherwise send the teardown's messages into that file too.
+exec 8>&1 9>&2
+
 # --- Teardown -----------------------------------------------------------------------------------------
 teardown() {
     local status=$?
     set +e
     trap '' INT TERM HUP PIPE
+    exec 1>&8 2>&9
     log "tearing down the bench"
     if [ -n "$BOUNDED_PGID" ]; then stop_session "$BOUNDED_PGID" "running step" 5; fi
     if [ -n "$GATEWAY_PID" ]; then stop_session "$GATEWAY_PID" "floodgate serve" 10; fi
@@ -227,6 +238,7 @@ python3 -c 'import base64, json, sys; sys.stdout.buffer.write(base64.b64decode(j
     "$DIR/poll-before.json" >"$DIR/poll-body.json"
 BODY=$(<"$DIR/poll-body.json")
 BODY_BYTES=$(stat -c %s "$DIR/poll-body.json")
+BODY_POSITION=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["position"])' "$DIR/poll-body.json")
 case "$BODY" in *"'"* | *'$'* | *\\*) die "the poll answer has characters the nginx config cannot carry as is: $BODY" ;; esac
 note "a real poll answer ($BODY_BYTES bytes): $BODY"
 
@@ -258,7 +270,7 @@ run_wrk() {
     out="$DIR/wrk-$name-$WRK_RUN.txt"
     local cmd=(wrk -t2 "-c$CONNECTIONS" "-d$duration" --latency -s "$POLL_LUA" "http://127.0.0.1:$port"
         -- "$DIR/pairs.txt" "$QUEUE_PATH")
-    run_bounded 120 "" "${cmd[@]}" >"$out" 2>&1 || die "wrk failed against $name: $(cat "$out")"
+    run_bounded $((DURATION_SECONDS + 60)) "" "${cmd[@]}" >"$out" 2>&1 || die "wrk failed against $name: $(cat "$out")"
     WRK_RPS=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
     WRK_P50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
     WRK_P99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
@@ -336,6 +348,12 @@ POLL_AFTER_OK=yes
 queue_py poll --port "$GATEWAY_PORT" --event "$EVENT" --pairs "$DIR/pairs.txt" --sample 200 >"$DIR/poll-after.json" ||
     POLL_AFTER_OK="**no**: $(cat "$DIR/poll-after.json")"
 note "after the runs: ZCARD $WAITING_AFTER; 200 sampled polls all 200 WAITING: $POLL_AFTER_OK"
+# Anything the gateway logged as a warning or an error while it served the polls.
+GATEWAY_COMPLAINTS=$(grep -c -E 'level=(warn|error)' "$DIR/gateway.log" || true)
+if [ "$GATEWAY_COMPLAINTS" -gt 0 ]; then
+    warn "the gateway logged $GATEWAY_COMPLAINTS warnings or errors; the first ones:"
+    grep -E 'level=(warn|error)' "$DIR/gateway.log" | head -n 5 >&2
+fi
 # The memory load runs lua/queue.lua as it is in the tree; the gateway loaded the copy built into it.
 QUEUE_SHA=$(sha1sum "$FLOODGATE_ROOT/lua/queue.lua" | cut -d' ' -f1)
 if [ "$(rcli SCRIPT EXISTS "$QUEUE_SHA" | head -n 1)" = 1 ]; then
@@ -425,8 +443,8 @@ MINUTES=$(awk -v s=$((SECONDS - BENCH_STARTED)) 'BEGIN { printf "%d min %02d s",
     echo "$USERS seeded users each took a place in one event's queue (POST /events/{id}/queue; maxActive 0, so all stay WAITING at positions 1..$USERS)."
     echo "wrk then polls GET /events/{id}/queue with \`bench/poll/poll.lua\`: every request carries another user's \`Authorization: Bearer\` and \`X-Queue-Token\`, cycling through all $USERS pairs;"
     echo "each poll is one Redis round trip (the session check and lua/queue.lua's \`poll\` pipelined), which verifies the token's MAC, reads the position (ZRANK) and marks the user seen."
-    echo "Gateway: \`floodgate serve\`, FLOODGATE_THREADS=$THREADS, admission ticker every ${FLOODGATE_ADMISSION_INTERVAL_MS:-200} ms (default), Redis with the shipped config/redis.conf (AOF, appendfsync always), PostgreSQL alongside (not on the poll path)."
-    echo "nginx: 2 workers, \`access_log off\`, \`keepalive_requests 1000000\`, \`reuseport\`, the same requests, answered with a fixed \`application/json\` body: a real poll answer captured just before (user $BODY_PAIR of $USERS), $BODY_BYTES bytes, byte for byte the same: \`$BODY\`."
+    echo "Gateway: \`floodgate serve\`, FLOODGATE_THREADS=$THREADS, admission ticker every ${FLOODGATE_ADMISSION_INTERVAL_MS:-200} ms$([ -n "${FLOODGATE_ADMISSION_INTERVAL_MS:-}" ] || echo " (default)"), Redis with the shipped config/redis.conf (AOF, appendfsync always), PostgreSQL alongside (not on the poll path)."
+    echo "nginx: 2 workers, \`access_log off\`, \`keepalive_requests 1000000\`, \`reuseport\`, the same requests, answered with a fixed \`application/json\` body: a real poll answer captured just before (line $((BODY_PAIR + 1)) of the $USERS pairs, position $BODY_POSITION), $BODY_BYTES bytes, byte for byte the same: \`$BODY\`."
     echo "Both on loopback; wrk, the servers and Redis share the machine's $(nproc) cores (load average before the runs: $LOAD_BEFORE)."
     echo "Each figure: the mean of $ROUNDS runs of $DURATION at $CONNECTIONS connections (p99: the worst run), gateway and nginx alternating, after a 2 s warm-up of each."
     echo
@@ -439,6 +457,8 @@ MINUTES=$(awk -v s=$((SECONDS - BENCH_STARTED)) 'BEGIN { printf "%d min %02d s",
     echo "- gateway p99 ≤ $TARGET_P99_MS ms at $CONNECTIONS connections: $G_P99 ms — $(clean verdict "$G_P99 <= $TARGET_P99_MS")"
     echo "- every gateway answer 200: ${REQUESTS[gateway]} polls, ${NON2XX[gateway]} non-2xx, ${SOCKET[gateway]} socket errors — $([ "$G_BAD" -eq 0 ] && echo PASS || echo '**MISS**')"
     echo "- still waiting after the runs: ZCARD $WAITING_AFTER of $USERS; 200 sampled polls all 200 WAITING: $POLL_AFTER_OK"
+    # shellcheck disable=SC2016  # backticks for Markdown, not a command
+    echo "- warnings or errors in the gateway's log: $GATEWAY_COMPLAINTS$([ "$GATEWAY_COMPLAINTS" -eq 0 ] || printf ' (first: `%s`)' "$(grep -m1 -E 'level=(warn|error)' "$DIR/gateway.log" | cut -c1-200)")"
     echo
     echo "CPU (% of one core, from /proc): during the gateway's runs the gateway used ${GW_CPU}% and Redis ${REDIS_CPU}%, that is $GW_US µs + $REDIS_US µs per poll;" \
         "during its own runs nginx used ${NGINX_CPU}%, $NGINX_US µs per request. wrk and the kernel's loopback take the rest of the $(nproc) cores."
@@ -454,7 +474,7 @@ MINUTES=$(awk -v s=$((SECONDS - BENCH_STARTED)) 'BEGIN { printf "%d min %02d s",
     echo "$MEMORY_USERS \`EVALSHA <sha1 of lua/queue.lua> 13 <the 13 queue keys> enter <eventId> usr_<24 hex>\` commands (the gateway's own script, keys and arguments; new random user ids) went through \`redis-cli --pipe\` in ${LOAD_SECONDS} s, every reply without error."
     echo "Script: lua/queue.lua of the working tree, SHA $QUEUE_SHA; the same as the gateway's: $SAME_SCRIPT."
     echo "For this load, AOF was switched off on this throw-away Redis (\`CONFIG SET appendonly no\`; it was appendonly $AOF_BEFORE, appendfsync $FSYNC_BEFORE, maxmemory $MAXMEMORY): persistence does not change what the keys cost in memory, only how long the load takes."
-    echo "INFO used_memory was read before the load (after the 10,000-user event and everything else) and after it: the difference is what these waiting users cost, everything included."
+    echo "INFO used_memory was read before the load (after the $USERS-user event and everything else) and after it: the difference is what these waiting users cost, everything included."
     echo
     echo "| measurement | result |"
     echo "|---|---:|"
