@@ -19,7 +19,9 @@
 -- KEYS (one hash tag, {ev:<eventId>}):
 --   1 conf      HASH   enabled ("1"/"0"), maxActive, activeTtl (s), admitPerSecond (0 = no cap),
 --                      abandonAfter (s), secret, version
---   2 state     HASH   seq, admittedTotal, window, bucket, bucketAt, rate, rateAt, rateSince, sweepCursor, sweepAt
+--   2 state     HASH   seq, admittedTotal, window, bucket, bucketAt, rate, rateAt, rateSince, sweepCursor, sweepAt,
+--                      etaRate (what `rate()` gave at the last admission round, -1 when paused: the
+--                      gateway's poll fast path reads it instead of running this script)
 --   3 wait      ZSET   userId -> seq
 --   4 active    ZSET   userId -> activeUntil (ms since the epoch, Redis clock)
 --   5 admitted  HASH   userId -> seq of the token that was admitted
@@ -306,6 +308,7 @@ elseif op == "admit" then
     local span = math.max(1, math.min(60, second - since))
     redis.call("HSET", state, "rate", tostring(total / span), "rateAt", second)
   end
+  redis.call("HSET", state, "etaRate", tostring(rate() or -1))
 
   -- 5. Sweep: walk the line in chunks from a cursor, dropping the silent, one pass per window at most.
   local sweep = redis.call("HMGET", state, "sweepCursor", "sweepAt")

@@ -10,17 +10,20 @@ public final class APIRequest {
     public let http: HTTPRequest
     public let parameters: [String: String]
     public let loop: EventLoop
+    /// This loop's own state (touched only on this loop).
+    let loopState: LoopState
     public let services: GatewayServices
     private let completion: (HTTPResponse) -> Void
     private(set) var responded = false
     /// Filled by the authentication step (identity issue), never from the path or body.
     public var userID: String?
 
-    init(http: HTTPRequest, parameters: [String: String], loop: EventLoop, services: GatewayServices,
+    init(http: HTTPRequest, parameters: [String: String], loop: EventLoop, loopState: LoopState, services: GatewayServices,
          completion: @escaping (HTTPResponse) -> Void) {
         self.http = http
         self.parameters = parameters
         self.loop = loop
+        self.loopState = loopState
         self.services = services
         self.completion = completion
     }

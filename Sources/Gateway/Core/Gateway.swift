@@ -45,6 +45,8 @@ public final class GatewayServices: @unchecked Sendable {
 /// Per-loop mutable state, touched only on its loop.
 final class LoopState {
     var metrics = GatewayMetrics()
+    /// What this loop's queue polls remember between requests (QueuePollCache explains).
+    let queuePolls = QueuePollCache()
 }
 
 public final class Gateway: @unchecked Sendable {
@@ -116,7 +118,7 @@ public final class Gateway: @unchecked Sendable {
         case .found(let handler, let parameters, let pattern):
             let state = loopStates[loop.index]
             let method = http.method.name
-            let request = APIRequest(http: http, parameters: parameters, loop: loop, services: services) { response in
+            let request = APIRequest(http: http, parameters: parameters, loop: loop, loopState: state, services: services) { response in
                 state.metrics.record(method: method, route: pattern, status: response.status,
                                      nanos: monotonicNanos() - context.receivedAt)
                 completion(response)

@@ -16,6 +16,9 @@ public struct GatewayMetrics {
     public var bucketCounts = [Int](repeating: 0, count: GatewayMetrics.buckets.count + 1)
     public var latencySum: Double = 0
     public var latencyCount = 0
+    /// Queue polls answered from plain reads / through queue.lua (QueuePollCache).
+    public var queuePollsFast = 0
+    public var queuePollsScripted = 0
 
     public mutating func record(method: String, route: String, status: Int, nanos: UInt64) {
         requests[RouteKey(method: method, route: route, status: status), default: 0] += 1
@@ -35,6 +38,8 @@ public struct GatewayMetrics {
         for i in bucketCounts.indices { bucketCounts[i] += other.bucketCounts[i] }
         latencySum += other.latencySum
         latencyCount += other.latencyCount
+        queuePollsFast += other.queuePollsFast
+        queuePollsScripted += other.queuePollsScripted
     }
 }
 

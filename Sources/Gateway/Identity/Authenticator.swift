@@ -23,41 +23,26 @@ enum Authenticator {
         }
     }
 
-    /// The same check, pipelined with `work` so both go out in one write and come back in one round
-    /// trip (the queue poll: one Redis round trip per poll). `work` runs with the user id the token
-    /// *claims* before it is verified, so it must not act on that user's behalf: only read, or do what
-    /// needs a secret of that user's anyway (a queue token's MAC). `next` runs only if the session is valid;
-    /// otherwise the request is answered 401 (or 503) whatever `work` produced.
-    static func authenticatePipelined<T>(_ request: APIRequest,
-                                         _ work: (String, @escaping (T) -> Void) -> Void,
-                                         next: @escaping (String, T) -> Void) {
-        guard let token = bearerToken(request) else {
-            request.fail(APIError.unauthenticated)
-            return
-        }
-        var session: Result<RedisValue, RedisError>?
-        var outcome: T?
-        func finish() {
-            guard let session, let outcome else { return }
-            switch session {
-            case .success(.bulk(let bytes)) where String(decoding: bytes, as: UTF8.self) == token.userID:
-                request.userID = token.userID
-                next(token.userID, outcome)
-            case .success:
-                request.fail(APIError.unauthenticated)
-            case .failure(let error):
-                request.fail(error)
-            }
-        }
-        let keys = UserKeys(userID: token.userID)
-        request.script("session_check", keys: [keys.session(token.sessionID)], arguments: [token.userID, token.secret]) { result in
-            session = result
-            finish()
-        }
-        work(token.userID) { result in
-            outcome = result
-            finish()
-        }
+    /// The session check as a plain command, for the hottest route (the queue poll) where a script's
+    /// fixed cost matters: the same three fields session_check.lua reads, judged by `sessionIsLive`.
+    static func sessionFieldsCommand(_ token: SessionToken) -> [String] {
+        ["HMGET", UserKeys(userID: token.userID).session(token.sessionID), "user", "access", "accessExp"]
+    }
+
+    /// session_check.lua's rule on the reply of `sessionFieldsCommand`: the session exists, belongs to the
+    /// token's user, holds its access secret, and the access token has not expired at `nowMs` (Redis's
+    /// clock, from TIME in the same pipeline).
+    static func sessionIsLive(_ reply: RedisValue, _ token: SessionToken, nowMs: Int64) -> Bool {
+        guard case .array(let fields) = reply, fields.count == 3,
+              case .bulk(let user) = fields[0], case .bulk(let access) = fields[1], let expiry = fields[2].int else { return false }
+        return user.elementsEqual(token.userID.utf8) && constantTimeEqual(access, Array(token.secret.utf8)) && nowMs < expiry
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for i in 0..<a.count { difference |= a[i] ^ b[i] }
+        return difference == 0
     }
 
     static func bearerToken(_ request: APIRequest) -> SessionToken? {

@@ -3,7 +3,10 @@
 import Queue
 
 enum QueueMetrics {
-    static func render(_ rounds: [(eventID: String, round: AdmissionRound)], into out: inout PrometheusText) {
+    static func render(_ rounds: [(eventID: String, round: AdmissionRound)], polls: GatewayMetrics, into out: inout PrometheusText) {
+        out.family("floodgate_queue_polls_total", "counter", "Queue polls, by how they were answered: fast (plain reads) or script (queue.lua).")
+        out.sample("floodgate_queue_polls_total", [("path", "fast")], polls.queuePollsFast)
+        out.sample("floodgate_queue_polls_total", [("path", "script")], polls.queuePollsScripted)
         out.family("floodgate_queue_waiting", "gauge", "Users waiting in line, per event.")
         for (event, round) in rounds { out.sample("floodgate_queue_waiting", [("event", event)], Int(round.waiting)) }
         out.family("floodgate_queue_active", "gauge", "Users admitted and inside, per event.")

@@ -1,6 +1,6 @@
 // POST, GET and DELETE /events/{eventId}/queue (API.md "Events and the waiting queue"): take a place,
-// poll it, leave. Each is one call of lua/queue.lua; the poll shares its round trip with the session
-// check, so a poll costs one Redis round trip.
+// poll it, leave. Each is one call of lua/queue.lua; the poll (QueuePoll) is one Redis round trip with
+// the session check in it, and most polls need no script at all (QueuePollCache).
 import HTTP
 import JSON
 import Queue
@@ -32,40 +32,23 @@ struct QueueRoutes {
 
     private func poll(_ request: APIRequest) throws {
         let eventID = request.parameters["eventId"] ?? ""
-        // 401 comes before anything about the queue token or the event: authenticate first when either is bad.
         let presented = Result { try QueueGate.presentedToken(request) }
-        guard case .success(let token) = presented, EventID.isWellFormed(eventID) else {
+        guard let session = Authenticator.bearerToken(request), case .success(let token) = presented,
+              EventID.isWellFormed(eventID) else {
+            // 401 comes before anything about the queue token or the event: authenticate first.
             Authenticator.authenticate(request) { _ in
                 request.fail((try? presented.get()) == nil ? presented.failureError : APIError.notFound("event"))
             }
             return
         }
-        let script = QueueScript(eventID: eventID)
-        Authenticator.authenticatePipelined(request, { userID, done in
-            script.run(script.poll(userID: userID, token: token), on: request.redis, completion: done)
-        }, next: { userID, result in
-            switch result {
-            case .success(.noEvent):
-                // Settings missing from Redis: the slow path reloads them, then polls again.
-                EventCache.run(request, eventID: eventID, script.poll(userID: userID, token: token)) { reply in
-                    Self.answerPoll(request, reply)
-                }
-            case .success(let reply):
-                Self.answerPoll(request, reply)
-            case .failure(let error):
-                request.fail(error)
-            }
-        })
-    }
-
-    private static func answerPoll(_ request: APIRequest, _ reply: QueueReply) {
-        switch reply {
-        case .waiting, .active, .expired:
-            request.respond(200, json: body(reply))
-        case .invalidToken:
-            request.fail(QueueGate.invalidToken)
-        default:
-            request.fail(QueueScriptError(reply: "\(reply)"))
+        let cache = request.loopState.queuePolls
+        if let now = cache.estimatedRedisNow, let event = cache.event(eventID),
+           event.isConfirmed(session.userID + " " + token, nowMs: now) {
+            request.loopState.metrics.queuePollsFast += 1
+            QueuePoll.fast(request, session, token: token, event: event)
+        } else {
+            request.loopState.metrics.queuePollsScripted += 1
+            QueuePoll.scripted(request, session, token: token, eventID: eventID)
         }
     }
 

@@ -60,7 +60,7 @@ struct OperationsRoutes {
                 }
                 guard let admission = self.gateway.services.admission else { return finish(out) }
                 admission.lastRounds { rounds in
-                    QueueMetrics.render(rounds, into: &out)
+                    QueueMetrics.render(rounds, polls: merged, into: &out)
                     finish(out)
                 }
             }

@@ -1,0 +1,156 @@
+// GET /events/{eventId}/queue: one Redis round trip either way. The fast path (QueuePollCache says this
+// loop's queue script already confirmed the token in this window) pipelines the session's fields, TIME
+// and the plain reads of the place; otherwise the session's fields, TIME and the event's abandonAfter
+// travel with queue.lua's `poll`, which verifies, marks the user seen, and is then remembered.
+import HTTP
+import JSON
+import Queue
+import Runtime
+
+enum QueuePoll {
+    static func fast(_ request: APIRequest, _ session: SessionToken, token: String, event: QueuePollCache.Event) {
+        let user = session.userID
+        let cache = request.loopState.queuePolls
+        let commands: [[String]] = [
+            Authenticator.sessionFieldsCommand(session),
+            ["TIME"],
+            ["ZSCORE", event.waiting, user],
+            ["ZRANK", event.waiting, user],
+            ["HGET", event.admitted, user],
+            ["ZSCORE", event.active, user],
+            ["HGET", event.state, "etaRate"],
+        ]
+        pipeline(request, commands) { replies in
+            guard let now = QueuePollCache.milliseconds(fromTime: replies[1]) else {
+                return request.fail(APIError.unexpected(.success(replies[1])))
+            }
+            cache.noteRedisTime(now)
+            guard Authenticator.sessionIsLive(replies[0], session, nowMs: now) else { return request.fail(APIError.unauthenticated) }
+            request.userID = user
+            let seq = token.prefix { $0 != "." }
+            if replies[2].string.map({ $0 == seq }) == true, let rank = replies[3].int {
+                let rate = replies[6].string.flatMap(Double.init) ?? -1
+                let position = rank + 1
+                let eta: Int64? = rate > 0 ? Int64((Double(position) / rate).rounded(.up)) : nil
+                let pollAfter = QueuePlace.waitingPollAfter(etaSeconds: eta, abandonAfterMs: event.abandonAfterMs)
+                respond(request, QueuePlace.waitingBody(token: token, position: position, etaSeconds: eta, pollAfterMs: pollAfter))
+            } else if replies[4].string.map({ $0 == seq }) == true, let until = replies[5].string.flatMap(Int64.init), until > now {
+                request.respond(200, json: QueueRoutes.body(.active(token: token, activeUntilMs: until,
+                                                                    pollAfterMs: QueuePlace.activePollAfter(untilMs: until, nowMs: now), fresh: false)))
+            } else {
+                request.respond(200, json: QueueRoutes.body(.expired))
+            }
+        }
+    }
+
+    static func scripted(_ request: APIRequest, _ session: SessionToken, token: String, eventID: String) {
+        let user = session.userID
+        let cache = request.loopState.queuePolls
+        let script = QueueScript(eventID: eventID)
+        let commands: [[String]] = [
+            Authenticator.sessionFieldsCommand(session),
+            ["TIME"],
+            ["HGET", script.keys.queueConfiguration, "abandonAfter"],
+        ]
+        var queueReply: Result<QueueReply, Error>?
+        var plain: [Result<RedisValue, RedisError>]?
+        func finish() {
+            guard let plain, let queueReply else { return }
+            let replies: [RedisValue]
+            do { replies = try plain.map { try $0.get() } } catch { return request.fail(error) }
+            guard let now = QueuePollCache.milliseconds(fromTime: replies[1]) else {
+                return request.fail(APIError.unexpected(.success(replies[1])))
+            }
+            cache.noteRedisTime(now)
+            guard Authenticator.sessionIsLive(replies[0], session, nowMs: now) else { return request.fail(APIError.unauthenticated) }
+            request.userID = user
+            switch queueReply {
+            case .success(.noEvent):
+                // Settings missing from Redis: the slow path reloads them, then polls again.
+                EventCache.run(request, eventID: eventID, script.poll(userID: user, token: token)) { reply in
+                    answer(request, reply)
+                }
+            case .success(let reply):
+                if case .waiting = reply, let abandonAfter = replies[2].int {
+                    cache.remember(eventID, abandonAfterMs: abandonAfter * 1000).confirm(user + " " + token, nowMs: now)
+                } else if case .active = reply, let abandonAfter = replies[2].int {
+                    cache.remember(eventID, abandonAfterMs: abandonAfter * 1000).confirm(user + " " + token, nowMs: now)
+                }
+                answer(request, reply)
+            case .failure(let error):
+                request.fail(error)
+            }
+        }
+        pipeline(request, commands) { replies in
+            plain = replies.map { .success($0) }
+            finish()
+        } failed: { error in
+            plain = [.failure(error)]
+            finish()
+        }
+        script.run(script.poll(userID: user, token: token), on: request.redis) { result in
+            queueReply = result
+            finish()
+        }
+    }
+
+    static func answer(_ request: APIRequest, _ reply: QueueReply) {
+        switch reply {
+        case .waiting, .active, .expired:
+            request.respond(200, json: QueueRoutes.body(reply))
+        case .invalidToken:
+            request.fail(QueueGate.invalidToken)
+        default:
+            request.fail(QueueScriptError(reply: "\(reply)"))
+        }
+    }
+
+    private static func respond(_ request: APIRequest, _ body: [UInt8]) {
+        request.respond(.json(200, body))
+    }
+
+    /// Sends `commands` back to back (one write) and calls `done` with every reply once all are in; the
+    /// first transport failure goes to `failed` (default: answered as 503) instead.
+    static func pipeline(_ request: APIRequest, _ commands: [[String]], _ done: @escaping ([RedisValue]) -> Void,
+                         failed: ((RedisError) -> Void)? = nil) {
+        var replies = [RedisValue](repeating: .null, count: commands.count)
+        var remaining = commands.count
+        var failure: RedisError?
+        for (i, command) in commands.enumerated() {
+            request.redis.send(command) { result in
+                switch result {
+                case .success(let value): replies[i] = value
+                case .failure(let error): if failure == nil { failure = error }
+                }
+                remaining -= 1
+                guard remaining == 0 else { return }
+                if let failure {
+                    if let failed { failed(failure) } else { request.fail(failure) }
+                } else {
+                    done(replies)
+                }
+            }
+        }
+    }
+}
+
+/// The place in line as the API shows it; the poll advice mirrors queue.lua's (`waitingReply`,
+/// `activeReply`), which QueuePollTests checks by comparing the two paths' answers.
+enum QueuePlace {
+    static func waitingPollAfter(etaSeconds: Int64?, abandonAfterMs: Int64) -> Int64 {
+        let advised = etaSeconds.map { $0 * 200 } ?? 5_000
+        return max(500, min(advised, 30_000, abandonAfterMs / 3))
+    }
+
+    static func activePollAfter(untilMs: Int64, nowMs: Int64) -> Int64 {
+        max(1_000, min(30_000, (untilMs - nowMs) / 2))
+    }
+
+    /// The WAITING body, written straight to bytes (the hottest answer; the token is [0-9a-f.] only).
+    static func waitingBody(token: String, position: Int64, etaSeconds: Int64?, pollAfterMs: Int64) -> [UInt8] {
+        var text = "{\"queueToken\":\"\(token)\",\"status\":\"WAITING\",\"position\":\(position),\"etaSeconds\":"
+        text += etaSeconds.map(String.init) ?? "null"
+        text += ",\"pollAfterMs\":\(pollAfterMs)}"
+        return Array(text.utf8)
+    }
+}
