@@ -47,8 +47,17 @@ enum Authenticator {
 
     static func bearerToken(_ request: APIRequest) -> SessionToken? {
         guard let header = request.header("Authorization") else { return nil }
-        let trimmed = header.drop(while: { $0 == " " })
-        guard trimmed.count > 7, trimmed.prefix(7).lowercased() == "bearer " else { return nil }
-        return SessionToken(trimmed.dropFirst(7).drop(while: { $0 == " " }))
+        // "Bearer" (any case), one or more spaces, the token; compared byte by byte (every request does this).
+        let bytes = header.utf8
+        var i = bytes.startIndex
+        while i != bytes.endIndex, bytes[i] == UInt8(ascii: " ") { bytes.formIndex(after: &i) }
+        for expected in "bearer".utf8 {
+            guard i != bytes.endIndex, bytes[i] | 0x20 == expected else { return nil }
+            bytes.formIndex(after: &i)
+        }
+        guard i != bytes.endIndex, bytes[i] == UInt8(ascii: " ") else { return nil }
+        while i != bytes.endIndex, bytes[i] == UInt8(ascii: " ") { bytes.formIndex(after: &i) }
+        guard i != bytes.endIndex else { return nil }
+        return SessionToken(header[i...])
     }
 }

@@ -16,13 +16,29 @@ public struct SessionToken: Equatable {
         self.secret = secret
     }
 
-    /// Parses a presented token; nil for anything malformed (which is then simply 401).
+    /// Parses a presented token; nil for anything malformed (which is then simply 401). One pass over the
+    /// bytes (every poll parses one): three non-empty parts of at most 64 token characters, two dots.
     public init?(_ text: Substring) {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty && $0.count <= 64 && $0.utf8.allSatisfy(SessionToken.isTokenByte) }) else {
-            return nil
+        let bytes = text.utf8
+        var firstDot: Substring.Index?, secondDot: Substring.Index?
+        var run = 0
+        var i = bytes.startIndex
+        while i != bytes.endIndex {
+            let byte = bytes[i]
+            if byte == UInt8(ascii: ".") {
+                guard run > 0, secondDot == nil else { return nil }
+                if firstDot == nil { firstDot = i } else { secondDot = i }
+                run = 0
+            } else {
+                guard SessionToken.isTokenByte(byte), run < 64 else { return nil }
+                run += 1
+            }
+            bytes.formIndex(after: &i)
         }
-        self.init(userID: String(parts[0]), sessionID: String(parts[1]), secret: String(parts[2]))
+        guard let firstDot, let secondDot, run > 0 else { return nil }
+        self.init(userID: String(text[text.startIndex..<firstDot]),
+                  sessionID: String(text[text.index(after: firstDot)..<secondDot]),
+                  secret: String(text[text.index(after: secondDot)...]))
     }
 
     static func isTokenByte(_ byte: UInt8) -> Bool {

@@ -1,47 +1,62 @@
 // GET /events/{eventId}/queue: one Redis round trip either way. The fast path (QueuePollCache says this
-// loop's queue script already confirmed the token in this window) pipelines the session's fields, TIME
-// and the plain reads of the place; otherwise the session's fields, TIME and the event's abandonAfter
+// loop's queue.lua already confirmed the token in this window) pipelines the session's fields with
+// lua/queue_peek.lua, a few reads; otherwise the session's fields, TIME and the event's abandonAfter
 // travel with queue.lua's `poll`, which verifies, marks the user seen, and is then remembered.
 import HTTP
 import JSON
 import Queue
 import Runtime
+import Scripts
 
 enum QueuePoll {
     static func fast(_ request: APIRequest, _ session: SessionToken, token: String, event: QueuePollCache.Event) {
         let user = session.userID
         let cache = request.loopState.queuePolls
-        let commands: [[String]] = [
-            Authenticator.sessionFieldsCommand(session),
-            ["TIME"],
-            ["ZSCORE", event.waiting, user],
-            ["ZRANK", event.waiting, user],
-            ["HGET", event.admitted, user],
-            ["ZSCORE", event.active, user],
-            ["HGET", event.state, "etaRate"],
-        ]
-        pipeline(request, commands) { replies in
-            guard let now = QueuePollCache.milliseconds(fromTime: replies[1]) else {
-                return request.fail(APIError.unexpected(.success(replies[1])))
+        var sessionFields: Result<RedisValue, RedisError>?
+        var place: Result<RedisValue, RedisError>?
+        func finish() {
+            guard let sessionFields, let place else { return }
+            let fields: RedisValue, peek: [RedisValue]
+            switch (sessionFields, place) {
+            case (.success(let f), .success(.array(let p))) where p.count >= 2:
+                (fields, peek) = (f, p)
+            case (.failure(let error), _), (_, .failure(let error)):
+                return request.fail(error)
+            default:
+                return request.fail(APIError.unexpected(place))
             }
+            guard let now = peek[0].int else { return request.fail(APIError.unexpected(.success(.array(peek)))) }
             cache.noteRedisTime(now)
-            guard Authenticator.sessionIsLive(replies[0], session, nowMs: now) else { return request.fail(APIError.unauthenticated) }
+            guard Authenticator.sessionIsLive(fields, session, nowMs: now) else { return request.fail(APIError.unauthenticated) }
             request.userID = user
-            let seq = token.prefix { $0 != "." }
-            if replies[2].string.map({ $0 == seq }) == true, let rank = replies[3].int {
-                let rate = replies[6].string.flatMap(Double.init) ?? -1
-                let position = rank + 1
+            switch peek[1].string {
+            case "WAITING" where peek.count == 4:
+                let position = peek[2].int ?? 0
+                let rate = peek[3].string.flatMap(Double.init) ?? -1
                 let eta: Int64? = rate > 0 ? Int64((Double(position) / rate).rounded(.up)) : nil
                 let pollAfter = QueuePlace.waitingPollAfter(etaSeconds: eta, abandonAfterMs: event.abandonAfterMs)
-                respond(request, QueuePlace.waitingBody(token: token, position: position, etaSeconds: eta, pollAfterMs: pollAfter))
-            } else if replies[4].string.map({ $0 == seq }) == true, let until = replies[5].string.flatMap(Int64.init), until > now {
+                request.respond(.json(200, QueuePlace.waitingBody(token: token, position: position, etaSeconds: eta, pollAfterMs: pollAfter)))
+            case "ACTIVE" where peek.count == 3:
+                let until = peek[2].int ?? 0
                 request.respond(200, json: QueueRoutes.body(.active(token: token, activeUntilMs: until,
                                                                     pollAfterMs: QueuePlace.activePollAfter(untilMs: until, nowMs: now), fresh: false)))
-            } else {
+            case "EXPIRED":
                 request.respond(200, json: QueueRoutes.body(.expired))
+            default:
+                request.fail(APIError.unexpected(.success(.array(peek))))
             }
         }
+        request.redis.send(Authenticator.sessionFieldsCommand(session)) { result in
+            sessionFields = result
+            finish()
+        }
+        request.redis.run(peekScript, keys: event.peekKeys, arguments: [user, String(token.prefix { $0 != "." })]) { result in
+            place = result
+            finish()
+        }
     }
+
+    static let peekScript = LuaScript.named("queue_peek")
 
     static func scripted(_ request: APIRequest, _ session: SessionToken, token: String, eventID: String) {
         let user = session.userID

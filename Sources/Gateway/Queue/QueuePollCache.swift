@@ -4,9 +4,9 @@
 // the user "seen" in the current abandonment window (a bit, set once per window). Both only need to
 // happen once per window for a given user and token. So each loop remembers, per event, the
 // (user, token) pairs the script confirmed during the current window; a poll of such a pair is answered
-// from plain reads (ZSCORE/ZRANK of the line, the active set, the measured rate) pipelined with the
-// session's fields and TIME — one round trip, no script. Anything else (first poll of the window on this
-// loop, a new token) goes through the script as before, in the same one round trip.
+// by lua/queue_peek.lua (ZSCORE/ZRANK of the line, the active slot, the stored rate, TIME: reads only)
+// pipelined with the session's fields — one round trip, a fraction of the work. Anything else (first
+// poll of the window on this loop, a new token) goes through queue.lua as before, also one round trip.
 //
 // Safe by construction: a confirmation is recorded for the window of the TIME read just *before* the
 // script ran, so the cache never claims a window later than the one the script marked; and a user
@@ -18,8 +18,8 @@ import Runtime
 final class QueuePollCache {
     final class Event {
         let keys: EventKeys
-        /// keys.waiting, keys.active, keys.admitted, keys.queueState, built once.
-        let waiting: String, active: String, admitted: String, state: String
+        /// KEYS of lua/queue_peek.lua, built once.
+        let peekKeys: [String]
         /// abandonAfter in ms (fixed when the event is created), and the window length queue.lua derives.
         let abandonAfterMs: Int64
         let windowMs: Int64
@@ -29,10 +29,7 @@ final class QueuePollCache {
 
         init(eventID: String, abandonAfterMs: Int64) {
             keys = EventKeys(eventID: eventID)
-            waiting = keys.waiting
-            active = keys.active
-            admitted = keys.admitted
-            state = keys.queueState
+            peekKeys = [keys.waiting, keys.active, keys.admitted, keys.queueState]
             self.abandonAfterMs = abandonAfterMs
             windowMs = max(250, abandonAfterMs / 4)  // as queue.lua
         }
