@@ -68,11 +68,11 @@ enum QueuePoll {
             ["HGET", script.keys.queueConfiguration, "abandonAfter"],
         ]
         var queueReply: Result<QueueReply, Error>?
-        var plain: [Result<RedisValue, RedisError>]?
+        var plain: Result<[RedisValue], RedisError>?
         func finish() {
             guard let plain, let queueReply else { return }
             let replies: [RedisValue]
-            do { replies = try plain.map { try $0.get() } } catch { return request.fail(error) }
+            do { replies = try plain.get() } catch { return request.fail(error) }
             guard let now = QueuePollCache.milliseconds(fromTime: replies[1]) else {
                 return request.fail(APIError.unexpected(.success(replies[1])))
             }
@@ -86,21 +86,23 @@ enum QueuePoll {
                     answer(request, reply)
                 }
             case .success(let reply):
-                if case .waiting = reply, let abandonAfter = replies[2].int {
-                    cache.remember(eventID, abandonAfterMs: abandonAfter * 1000).confirm(user + " " + token, nowMs: now)
-                } else if case .active = reply, let abandonAfter = replies[2].int {
-                    cache.remember(eventID, abandonAfterMs: abandonAfter * 1000).confirm(user + " " + token, nowMs: now)
+                // A place the script verified and marked seen: this loop may answer its next polls this
+                // window from reads alone.
+                switch reply {
+                case .waiting, .active:
+                    if let abandonAfter = replies[2].int {
+                        cache.remember(eventID, abandonAfterMs: abandonAfter * 1000).confirm(user + " " + token, nowMs: now)
+                    }
+                default:
+                    break
                 }
                 answer(request, reply)
             case .failure(let error):
                 request.fail(error)
             }
         }
-        pipeline(request, commands) { replies in
-            plain = replies.map { .success($0) }
-            finish()
-        } failed: { error in
-            plain = [.failure(error)]
+        pipeline(request, commands) { result in
+            plain = result
             finish()
         }
         script.run(script.poll(userID: user, token: token), on: request.redis) { result in
@@ -120,14 +122,10 @@ enum QueuePoll {
         }
     }
 
-    private static func respond(_ request: APIRequest, _ body: [UInt8]) {
-        request.respond(.json(200, body))
-    }
-
-    /// Sends `commands` back to back (one write) and calls `done` with every reply once all are in; the
-    /// first transport failure goes to `failed` (default: answered as 503) instead.
-    static func pipeline(_ request: APIRequest, _ commands: [[String]], _ done: @escaping ([RedisValue]) -> Void,
-                         failed: ((RedisError) -> Void)? = nil) {
+    /// Sends `commands` back to back (they leave in one write) and calls `completion` once every reply
+    /// is in: all of them, or the first transport failure.
+    static func pipeline(_ request: APIRequest, _ commands: [[String]],
+                         completion: @escaping (Result<[RedisValue], RedisError>) -> Void) {
         var replies = [RedisValue](repeating: .null, count: commands.count)
         var remaining = commands.count
         var failure: RedisError?
@@ -138,12 +136,7 @@ enum QueuePoll {
                 case .failure(let error): if failure == nil { failure = error }
                 }
                 remaining -= 1
-                guard remaining == 0 else { return }
-                if let failure {
-                    if let failed { failed(failure) } else { request.fail(failure) }
-                } else {
-                    done(replies)
-                }
+                if remaining == 0 { completion(failure.map { .failure($0) } ?? .success(replies)) }
             }
         }
     }
