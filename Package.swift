@@ -31,8 +31,10 @@ let package = Package(
         .target(name: "Persistence", dependencies: ["CLibPQ"]),
         // The waiting queue's domain: event keys, queue settings, queue.lua's Swift side, the admission ticker.
         .target(name: "Queue", dependencies: ["Runtime", "JSON", "Scripts"]),
+        // Stock and products: catalog.lua's Swift side, product drafts (orders join it with the flash sale).
+        .target(name: "Inventory", dependencies: ["Runtime", "JSON", "Scripts", "Queue"]),
         // The HTTP API: routes, auth gate, handlers.
-        .target(name: "Gateway", dependencies: ["Runtime", "HTTP", "JSON", "Persistence", "Scripts", "CCrypt", "Queue"]),
+        .target(name: "Gateway", dependencies: ["Runtime", "HTTP", "JSON", "Persistence", "Scripts", "CCrypt", "Queue", "Inventory"]),
         // The background worker: the outbox write-behind into PostgreSQL, health and metrics.
         .target(name: "Worker", dependencies: ["Runtime", "HTTP", "Persistence", "JSON", "Queue"]),
         // The thin `floodgate` executable.
@@ -45,9 +47,9 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "JSON", "Runtime"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence", "TestSupport"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Queue", "HTTP", "JSON", "Runtime", "Persistence", "TestSupport"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Queue", "Inventory", "Worker", "HTTP", "JSON", "Runtime", "Persistence", "TestSupport"]),
         .testTarget(name: "QueueTests", dependencies: ["Queue", "Gateway", "JSON", "Runtime", "Persistence", "Scripts", "Worker", "TestSupport"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Gateway", "Queue", "Runtime", "Persistence", "JSON", "Scripts", "TestSupport"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Gateway", "Queue", "Inventory", "Runtime", "Persistence", "JSON", "Scripts", "TestSupport"]),
     ],
     // Swift 5 mode: the loops are thread-confined by design; strict concurrency checking would need
     // @unchecked annotations everywhere without catching anything the design does not already rule out.

@@ -20,8 +20,10 @@ public struct EventKeys: Sendable {
     public var admissionRate: String { "\(tag):queue:rate" }
     /// The ring of "seen" bitmaps (lua/queue.lua explains the ring).
     public var seenRing: [String] { (0..<6).map { "\(tag):queue:seen:\($0)" } }
-    /// This event's outbox stream (QUEUE_ADMITTED now; orders and seats later).
+    /// This event's outbox stream (queue admissions, stock changes; orders and seats later).
     public var outbox: String { "\(tag):outbox" }
+    /// A product's live state (stock, price) — lua/catalog.lua.
+    public func product(_ productID: String) -> String { "\(tag):product:\(productID)" }
 
     /// KEYS of lua/queue.lua, in its order.
     public var queueScriptKeys: [String] {

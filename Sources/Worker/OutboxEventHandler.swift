@@ -34,6 +34,7 @@ public struct OutboxHandlers {
         OutboxHandlers([
             WalletChargedHandler(),
             QueueAdmittedHandler(),
+            ProductStockChangedHandler(),
         ])
     }
 

@@ -3,6 +3,7 @@
 import Foundation
 @testable import Gateway
 import JSON
+import Inventory
 import Persistence
 import Queue
 import Runtime
@@ -98,7 +99,15 @@ final class WalletHistoryRecoveryTests: XCTestCase {
                                 queueSecret: "s3cret", queueVersion: 4, createdAtMs: 0)
         let db = try WorkerTestSupport.migratedPostgres()
         _ = try EventStore.insert(event, db)
+        // A product of that event whose stock moved twice: 10 + 7 − 4 = 13 once recovered.
+        let product = StoredProduct(id: ProductID.make(), eventID: event.id, name: "Recovered", price: 700, initialStock: 10, priceVersion: 1)
+        try ProductStore.insert(product, db)
         db.close()
+        let catalog = CatalogScript(eventID: event.id, productID: product.id)
+        _ = try catalog.run(catalog.put(stock: 10, price: 700, version: 1), on: fixture.redis)
+        _ = try catalog.run(catalog.restock(delta: 7, changeID: "stk_" + SecureRandom.hex(bytes: 12)), on: fixture.redis)
+        _ = try catalog.run(catalog.restock(delta: -4, changeID: "stk_" + SecureRandom.hex(bytes: 12)), on: fixture.redis)
+        _ = try fixture.redis.command(["SADD", EventKeys.outboxRegistry, EventKeys(eventID: event.id).outbox])
 
         try startConsumer()
         XCTAssertTrue(waitUntil(60) {
@@ -119,6 +128,8 @@ final class WalletHistoryRecoveryTests: XCTestCase {
         XCTAssertEqual(try fixture.redis.command(["HGET", conf, "version"]).string, "4")
         XCTAssertEqual(try fixture.redis.command(["HGET", conf, "secret"]).string, "s3cret")
         XCTAssertEqual(try fixture.redis.command(["SISMEMBER", EventKeys.registry, event.id]).int, 1)
+        XCTAssertGreaterThanOrEqual(report.products, 1)
+        XCTAssertEqual(try fixture.redis.command(["HGET", EventKeys(eventID: event.id).product(product.id), "stock"]).int, 13)
         XCTAssertEqual(try users.map { try fixture.redis.command(["GET", UserKeys(userID: $0.id).wallet]).int }, expected)
         _ = try Recovery.run(configuration: configuration)  // idempotent
         XCTAssertEqual(try users.map { try fixture.redis.command(["GET", UserKeys(userID: $0.id).wallet]).int }, expected)

@@ -89,4 +89,22 @@ public final class APIRequest {
     public func query(_ name: String) -> String? {
         parseQuery(http.query)[name]
     }
+
+    /// Sends `commands` back to back (they leave in one write) and calls `completion` once every reply
+    /// is in: all of them, or the first transport failure.
+    public func pipeline(_ commands: [[String]], completion: @escaping (Result<[RedisValue], RedisError>) -> Void) {
+        var replies = [RedisValue](repeating: .null, count: commands.count)
+        var remaining = commands.count
+        var failure: RedisError?
+        for (i, command) in commands.enumerated() {
+            redis.send(command) { result in
+                switch result {
+                case .success(let value): replies[i] = value
+                case .failure(let error): if failure == nil { failure = error }
+                }
+                remaining -= 1
+                if remaining == 0 { completion(failure.map { .failure($0) } ?? .success(replies)) }
+            }
+        }
+    }
 }

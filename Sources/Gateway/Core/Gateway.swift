@@ -66,6 +66,8 @@ public final class Gateway: @unchecked Sendable {
         WalletRoutes().register(into: &routeTable)
         EventAdminRoutes().register(into: &routeTable)
         QueueRoutes().register(into: &routeTable)
+        ProductAdminRoutes().register(into: &routeTable)
+        ProductRoutes().register(into: &routeTable)
     }
 
     /// Adds a route; used by the route families before `start()`.

@@ -101,7 +101,7 @@ enum QueuePoll {
                 request.fail(error)
             }
         }
-        pipeline(request, commands) { result in
+        request.pipeline(commands) { result in
             plain = result
             finish()
         }
@@ -119,25 +119,6 @@ enum QueuePoll {
             request.fail(QueueGate.invalidToken)
         default:
             request.fail(QueueScriptError(reply: "\(reply)"))
-        }
-    }
-
-    /// Sends `commands` back to back (they leave in one write) and calls `completion` once every reply
-    /// is in: all of them, or the first transport failure.
-    static func pipeline(_ request: APIRequest, _ commands: [[String]],
-                         completion: @escaping (Result<[RedisValue], RedisError>) -> Void) {
-        var replies = [RedisValue](repeating: .null, count: commands.count)
-        var remaining = commands.count
-        var failure: RedisError?
-        for (i, command) in commands.enumerated() {
-            request.redis.send(command) { result in
-                switch result {
-                case .success(let value): replies[i] = value
-                case .failure(let error): if failure == nil { failure = error }
-                }
-                remaining -= 1
-                if remaining == 0 { completion(failure.map { .failure($0) } ?? .success(replies)) }
-            }
         }
     }
 }

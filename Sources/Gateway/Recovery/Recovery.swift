@@ -1,6 +1,7 @@
-// `floodgate recover`: rebuilds Redis state from PostgreSQL after Redis lost its data. PostgreSQL is
-// the durable record only once the outbox has drained, so recovery refuses while any outbox stream
-// still holds events the writer group has not acknowledged. Idempotent: it sets values, never adds.
+// `floodgate recover`: rebuilds Redis state (wallets, event settings, product stock) from PostgreSQL after
+// Redis lost its data. PostgreSQL is the durable record only once the outbox has drained, so recovery
+// refuses while any outbox stream still holds events the writer group has not acknowledged. Idempotent:
+// it sets values, never adds.
 import Persistence
 import Queue
 import Runtime
@@ -18,6 +19,8 @@ public enum Recovery {
         public var wallets = 0
         /// Events whose queue settings (and registry entries) were written back.
         public var events = 0
+        /// Products whose stock and price were written back.
+        public var products = 0
     }
 
     /// Events not yet written by the `writer` group, per stream (only streams with a backlog).
@@ -79,6 +82,20 @@ public enum Recovery {
             _ = try script.run(script.configure(event.queue, secret: event.queueSecret, version: event.queueVersion), on: redis)
             report.events += 1
         }
+
+        // Products: stock = initial + every stock change the worker wrote (orders will subtract what they
+        // took), with the price of the newest version. Set, not added: running twice changes nothing.
+        var productCommands: [[String]] = []
+        for (product, supply) in try ProductStore.supply(db) {
+            productCommands.append(["HSET", EventKeys(eventID: product.eventID).product(product.id), "stock", String(supply),
+                                    "price", String(product.price), "version", String(product.priceVersion)])
+            report.products += 1
+            if productCommands.count == 1_000 {
+                try send(productCommands, redis)
+                productCommands.removeAll()
+            }
+        }
+        if !productCommands.isEmpty { try send(productCommands, redis) }
         return report
     }
 

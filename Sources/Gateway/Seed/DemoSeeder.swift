@@ -1,5 +1,6 @@
-// `floodgate seed`: the demo data set, idempotent. A demo user with a charged wallet and a queued demo
-// sale event; the catalog and concert join it with their features.
+// `floodgate seed`: the demo data set, idempotent. A demo user with a charged wallet, a queued demo sale
+// event and its small catalog; the concert joins it with its feature.
+import Inventory
 import Persistence
 import Queue
 import Runtime
@@ -12,6 +13,12 @@ public enum DemoSeeder {
     public static let walletCredit: Int64 = 1_000_000
     /// The demo flash sale: its queue is on (100 inside at once, 5 minutes each, 50 admitted per second).
     public static let eventID = "evt_00000000000000000000de01"
+    /// The demo catalog of the demo sale: (id, name, price, stock).
+    public static let products: [(id: String, name: String, price: Int64, stock: Int64)] = [
+        ("prd_00000000000000000000de01", "Demo sneakers", 89_000, 100),
+        ("prd_00000000000000000000de02", "Demo hoodie", 59_000, 200),
+        ("prd_00000000000000000000de03", "Demo cap", 19_000, 500),
+    ]
 
     public static func seed(configuration: Configuration) throws -> [String] {
         var done: [String] = []
@@ -49,6 +56,16 @@ public enum DemoSeeder {
             let script = QueueScript(eventID: eventID)
             _ = try redis.pipeline([["SADD", EventKeys.registry, eventID], ["SADD", EventKeys.outboxRegistry, script.keys.outbox]])
             _ = try script.run(script.configure(event.queue, secret: event.queueSecret, version: event.queueVersion), on: redis)
+            for product in products {
+                if try ProductStore.find(id: product.id, db) == nil {
+                    try ProductStore.insert(StoredProduct(id: product.id, eventID: eventID, name: product.name, price: product.price,
+                                                          initialStock: product.stock, priceVersion: 1), db)
+                    done.append("product \(product.name)")
+                }
+                // Never overwrites live stock (catalog.lua `put`), so re-seeding a running demo is harmless.
+                let catalog = CatalogScript(eventID: eventID, productID: product.id)
+                _ = try catalog.run(catalog.put(stock: product.stock, price: product.price, version: 1), on: redis)
+            }
         }
         return done
     }

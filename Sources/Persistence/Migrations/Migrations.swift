@@ -63,5 +63,35 @@ public enum Migrations {
             );
             CREATE INDEX queue_admissions_event_seq ON queue_admissions (event_id, seq);
             """),
+        // Products: their definitions (PostgreSQL) — the live stock is in Redis under the event's tag
+        // (lua/catalog.lua). Stock changes made by admins come back through the outbox as rows of
+        // product_stock_changes, so supply = initial_stock + Σ delta. Products without an event belong to
+        // the store, an event without a queue created here.
+        Migration(version: 4, name: "products", sql: """
+            CREATE TABLE products (
+                id text PRIMARY KEY,
+                event_id text NOT NULL REFERENCES events (id),
+                name text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+                price bigint NOT NULL CHECK (price >= 0),
+                initial_stock bigint NOT NULL CHECK (initial_stock >= 0),
+                price_version bigint NOT NULL DEFAULT 1,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX products_event ON products (event_id, created_at, id);
+            CREATE TABLE product_stock_changes (
+                id text PRIMARY KEY,
+                product_id text NOT NULL,
+                delta bigint NOT NULL,
+                stock_after bigint NOT NULL,
+                created_at timestamptz NOT NULL,
+                stored_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX product_stock_changes_product ON product_stock_changes (product_id);
+            INSERT INTO events (id, name, kind, queue_enabled, max_active, active_ttl_seconds, abandon_after_seconds, queue_secret)
+            VALUES ('evt_000000000000000000000001', 'Store', 'sale', false, 1000, 600, 300,
+                    md5(random()::text || clock_timestamp()::text) || md5(random()::text))
+            ON CONFLICT (id) DO NOTHING;
+            """),
     ]
 }
