@@ -46,6 +46,12 @@ enum ProductStore {
             """, [eventID, limit]).map(decode)
     }
 
+    /// The products of `ids` that exist, in no particular order.
+    static func find(ids: [String], _ db: PostgresConnection) throws -> [StoredProduct] {
+        guard !ids.isEmpty else { return [] }
+        return try db.query("SELECT \(columns) FROM products WHERE id = ANY($1::text[])", [ids]).map(decode)
+    }
+
     /// Sets the price and bumps its version; nil when there is no such product.
     static func updatePrice(id: String, price: Int64, _ db: PostgresConnection) throws -> StoredProduct? {
         try db.query("""

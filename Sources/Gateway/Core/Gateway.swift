@@ -68,6 +68,7 @@ public final class Gateway: @unchecked Sendable {
         QueueRoutes().register(into: &routeTable)
         ProductAdminRoutes().register(into: &routeTable)
         ProductRoutes().register(into: &routeTable)
+        CartRoutes().register(into: &routeTable)
     }
 
     /// Adds a route; used by the route families before `start()`.

@@ -24,6 +24,8 @@ public struct UserKeys {
     public var wallet: String { "\(tag):wallet:\(userID)" }
     public func idempotency(_ scope: String, _ key: String) -> String { "\(tag):idem:\(userID):\(scope):\(key)" }
     public var outbox: String { "\(tag):outbox" }
+    /// The cart: productId → quantity.
+    public var cart: String { "\(tag):cart:\(userID)" }
 
     /// Every user shard's outbox stream.
     public static var allOutboxes: [String] {
