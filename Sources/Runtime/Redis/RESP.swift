@@ -13,9 +13,17 @@ enum RESP {
         return out
     }
 
+    /// `prefix`, the decimal digits of `value` (≥ 0), CRLF — without building a String per argument.
     private static func appendDecimal(_ prefix: UInt8, _ value: Int, to out: inout [UInt8]) {
         out.append(prefix)
-        out.append(contentsOf: String(value).utf8)
+        var divisor = 1
+        while divisor <= value / 10 { divisor *= 10 }
+        var rest = value
+        while divisor > 0 {
+            out.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
         out.append(13); out.append(10)
     }
 }

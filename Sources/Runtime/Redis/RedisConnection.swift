@@ -113,11 +113,16 @@ public final class RedisConnection: IOHandler {
     /// Runs a script with EVALSHA; on NOSCRIPT (Redis restarted, SCRIPT FLUSH) it falls back to EVAL,
     /// which also puts the script back in Redis's cache for the next call.
     public func run(_ script: LuaScript, keys: [String], arguments: [String], completion: @escaping RedisCompletion) {
-        let tail = [String(keys.count)] + keys + arguments
+        var command = ["EVALSHA", script.sha1, String(keys.count)]
+        command.reserveCapacity(3 + keys.count + arguments.count)
+        command += keys
+        command += arguments
         // `self` strongly: a connection lives as long as its loop, and a weak capture per call would cost.
-        send(["EVALSHA", script.sha1] + tail) { result in
+        send(command) { result in
             if case .success(.error(let message)) = result, message.hasPrefix("NOSCRIPT") {
-                self.send(["EVAL", script.source] + tail, completion: completion)
+                command[0] = "EVAL"
+                command[1] = script.source
+                self.send(command, completion: completion)
             } else {
                 completion(result)
             }
