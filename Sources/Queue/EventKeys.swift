@@ -24,6 +24,11 @@ public struct EventKeys: Sendable {
     public var outbox: String { "\(tag):outbox" }
     /// A product's live state (stock, price) — lua/catalog.lua.
     public func product(_ productID: String) -> String { "\(tag):product:\(productID)" }
+    /// An order of this event (lua/order_place.lua) and the deadlines of the unpaid ones.
+    public func order(_ orderID: String) -> String { "\(tag):order:\(orderID)" }
+    public var holds: String { "\(tag):holds" }
+    /// The first answer to a user's Idempotency-Key on POST /orders for this event.
+    public func orderIdempotency(userID: String, key: String) -> String { "\(tag):idem:\(userID):order:\(key)" }
 
     /// KEYS of lua/queue.lua, in its order.
     public var queueScriptKeys: [String] {

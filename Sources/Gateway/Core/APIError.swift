@@ -24,6 +24,13 @@ public struct APIError: Error, CustomStringConvertible {
 
     public var description: String { "\(status) \(code): \(message)" }
 
+    /// The same error with other details.
+    public func with(details: JSONObject) -> APIError {
+        var copy = self
+        copy.details = details
+        return copy
+    }
+
     public var response: HTTPResponse {
         HTTPResponse.error(status, code: code, message: message,
                            detailsJSON: details.map { JSONValue.object($0).jsonText }, headers: headers)

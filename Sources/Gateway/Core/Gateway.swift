@@ -5,6 +5,7 @@ import Foundation
 import HTTP
 import JSON
 import Persistence
+import Inventory
 import Queue
 import Runtime
 
@@ -31,6 +32,8 @@ public final class GatewayServices: @unchecked Sendable {
     public let blocking: BlockingPool
     /// Runs queue admission on the first loop; set by `Gateway.start()`.
     public internal(set) var admission: AdmissionTicker?
+    /// Releases the holds of unpaid orders past their deadline; set by `Gateway.start()`.
+    public internal(set) var holdSweeper: HoldSweeper?
 
     init(configuration: Configuration, group: EventLoopGroup) {
         self.configuration = configuration
@@ -47,6 +50,9 @@ final class LoopState {
     var metrics = GatewayMetrics()
     /// What this loop's queue polls remember between requests (QueuePollCache explains).
     let queuePolls = QueuePollCache()
+    /// productId → eventId, learned from PostgreSQL once per product (a product never changes event), so
+    /// placing an order does not wait on PostgreSQL after the first order of a product on this loop.
+    var productEvents: [String: String] = [:]
 }
 
 public final class Gateway: @unchecked Sendable {
@@ -69,6 +75,7 @@ public final class Gateway: @unchecked Sendable {
         ProductAdminRoutes().register(into: &routeTable)
         ProductRoutes().register(into: &routeTable)
         CartRoutes().register(into: &routeTable)
+        OrderRoutes().register(into: &routeTable)
     }
 
     /// Adds a route; used by the route families before `start()`.
@@ -101,6 +108,9 @@ public final class Gateway: @unchecked Sendable {
                                      intervalMilliseconds: configuration.admissionIntervalMilliseconds)
         services.admission = ticker
         ticker.start()
+        let sweeper = HoldSweeper(loop: services.group.loops[0], redis: services.redis.on(services.group.loops[0]))
+        services.holdSweeper = sweeper
+        sweeper.start()
         Log.info("gateway listening", ["port": "\(server.port)", "threads": "\(services.group.loops.count)",
                                        "redis": configuration.redisURL])
     }
@@ -109,6 +119,7 @@ public final class Gateway: @unchecked Sendable {
     public func shutdown() {
         server?.shutdown()
         services.admission?.stop()
+        services.holdSweeper?.stop()
         services.redis.close()
         services.group.shutdown()
         services.postgres.shutdown()

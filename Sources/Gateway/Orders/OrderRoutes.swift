@@ -1,0 +1,163 @@
+// POST /orders and GET /orders/{orderId} (API.md "Catalog and flash-sale orders").
+//
+// An order is placed by one call of lua/order_place.lua under its event's tag: the queue gate, every
+// item's stock check and the taking of all of them, and the hold with its deadline (Redis TIME). Unpaid,
+// the hold runs out after FLOODGATE_HOLD_TTL_SECONDS and the stock comes back once (order_release.lua,
+// run by every gateway's HoldSweeper and lazily by readers).
+//
+// WORK IN PROGRESS (branch wip/orders): `pay:false` only. Paying (`pay:true`, the default, and POST
+// /payments) is the next step: a debit of the wallet (user tag) and a confirmation of the hold (event
+// tag) sharing one payment id, each idempotent, with the worker's reconciler finishing a flow a crash cut.
+import HTTP
+import Inventory
+import JSON
+import Queue
+import Runtime
+
+struct OrderRoutes {
+    static let maxItems = 20
+    static let quantityRange: ClosedRange<Int64> = 1...100
+
+    func register(into router: inout RouteTable) {
+        router.add(.POST, "/orders", place)
+        router.add(.GET, "/orders/{orderId}", one)
+    }
+
+    private func place(_ request: APIRequest) throws {
+        let idempotencyKey = try IdempotencyKey.from(request)
+        let body = try request.jsonObject()
+        let items = try Self.items(body)
+        var pay = true
+        switch body["pay"] {
+        case nil: break
+        case .bool(let flag)?: pay = flag
+        default: throw APIError.validation("pay", "pay must be true or false")
+        }
+        guard !pay else {
+            throw APIError(501, "NOT_IMPLEMENTED", "paying at order time is not built yet on this branch; send \"pay\":false")
+        }
+        let queueToken = request.header(QueueGate.header).flatMap { $0.isEmpty ? nil : $0 }
+        if let queueToken, !QueueGate.isWellFormed(queueToken) { throw QueueGate.invalidToken }
+        let fingerprint = "items=" + items.map { "\($0.0)x\($0.1)" }.joined(separator: ",") + ";pay=\(pay)"
+
+        Authenticator.authenticate(request) { userID in
+            Self.eventOf(request, items.map(\.0)) { eventID in
+                let orderID = OrderID.make(eventID: eventID)
+                let script = OrderPlaceScript(eventID: eventID, userID: userID, queueToken: queueToken, orderID: orderID, items: items,
+                                              holdMilliseconds: request.services.configuration.holdTTLSeconds * 1000,
+                                              fingerprint: fingerprint, idempotencyKey: idempotencyKey,
+                                              idempotencyTTLSeconds: IdempotencyKey.ttlSeconds)
+                EventCache.withSettings(request, eventID: eventID, run: { done in
+                    script.run(on: request.redis) { result in done(result.map { $0 == .gate(.noEvent) ? nil : $0 }) }
+                }) { reply in
+                    switch reply {
+                    case .placed(let record):
+                        request.respond(201, json: Self.body(record, status: "PENDING_PAYMENT"))
+                    case .replay(let record):
+                        // The first answer of a pay:false order is its placement, whatever happened since.
+                        request.respond(201, json: Self.body(record, status: "PENDING_PAYMENT"))
+                    case .reused:
+                        request.fail(IdempotencyKey.reused)
+                    case .noProduct:
+                        // PostgreSQL knows the product (eventOf checked); Redis lost it: never guess stock.
+                        request.fail(ProductRoutes.notLoaded)
+                    case .outOfStock(let productID, let stock):
+                        request.fail(APIError(409, "OUT_OF_STOCK", "not enough stock of \(productID) (\(stock) left)",
+                                              details: ["productId": .string(productID), "stock": .int(stock)]))
+                    case .gate(let verdict):
+                        request.fail(QueueGate.error(for: verdict) ?? APIError.internalError)
+                    }
+                }
+            }
+        }
+    }
+
+    private func one(_ request: APIRequest) throws {
+        let orderID = request.parameters["orderId"] ?? ""
+        Authenticator.authenticate(request) { userID in
+            guard let eventID = OrderID.eventID(of: orderID) else { return request.fail(APIError.notFound("order")) }
+            let keys = EventKeys(eventID: eventID)
+            request.redis.send(["HMGET", keys.order(orderID), "user", "status", "record"]) { result in
+                guard case .success(.array(let fields)) = result, fields.count == 3 else { return request.fail(APIError.unexpected(result)) }
+                guard let owner = fields[0].string, let status = fields[1].string,
+                      let record = fields[2].string.flatMap(OrderRecord.init(json:)) else {
+                    return request.fail(APIError.notFound("order"))
+                }
+                guard owner == userID else { return request.fail(APIError.forbidden) }
+                guard status == "PENDING_PAYMENT" else { return request.respond(200, json: Self.body(record, status: status)) }
+                // Past its deadline but not swept yet: release it now, then show what is true.
+                OrderReleaseScript(record: record, reason: "EXPIRED").run(on: request.redis) { released in
+                    switch released {
+                    case .success(.released(let now)), .success(.notPending(let now)):
+                        request.respond(200, json: Self.body(record, status: now))
+                    case .success(.notDue):
+                        request.respond(200, json: Self.body(record, status: status))
+                    case .success(.noOrder):
+                        request.fail(APIError.notFound("order"))
+                    case .failure(let error):
+                        request.fail(error)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The API's order.
+    static func body(_ record: OrderRecord, status: String) -> JSONValue {
+        var object: JSONObject = [
+            "orderId": .string(record.orderID), "status": .string(status),
+            "items": .array(record.items.map { ["productId": .string($0.productID), "quantity": .int($0.quantity), "unitPrice": .int($0.unitPrice)] }),
+            "totalAmount": .int(record.totalAmount), "discountAmount": 0, "paidAmount": 0,
+            "eventId": .string(record.eventID), "createdAt": .string(Timestamp.rfc3339(millis: record.createdAtMs)),
+        ]
+        if status == "PENDING_PAYMENT" { object["expiresAt"] = .string(Timestamp.rfc3339(millis: record.expiresAtMs)) }
+        return .object(object)
+    }
+
+    /// `items`: 1..20 of {productId, quantity 1..100}, each product once.
+    static func items(_ body: JSONObject) throws -> [(String, Int64)] {
+        guard case .array(let raw)? = body["items"], (1...maxItems).contains(raw.count) else {
+            throw APIError.validation("items", "items must be an array of 1 to \(maxItems) {productId, quantity}")
+        }
+        var items: [(String, Int64)] = []
+        for (i, item) in raw.enumerated() {
+            guard case .string(let productID)? = item["productId"] else {
+                throw APIError.validation("items[\(i)].productId", "productId must be a string")
+            }
+            guard case .int(let quantity)? = item["quantity"], quantityRange.contains(quantity) else {
+                throw APIError(400, "INVALID_QUANTITY", "quantity must be a JSON integer from 1 to 100",
+                               details: ["field": .string("items[\(i)].quantity")])
+            }
+            guard !items.contains(where: { $0.0 == productID }) else {
+                throw APIError.validation("items[\(i)].productId", "each product may appear once; add up its quantity")
+            }
+            items.append((productID, quantity))
+        }
+        return items
+    }
+
+    /// The one event all `productIDs` belong to (404 for an unknown product, 400 when they span events).
+    static func eventOf(_ request: APIRequest, _ productIDs: [String], _ next: @escaping (String) -> Void) {
+        let state = request.loopState
+        let unknown = productIDs.filter { state.productEvents[$0] == nil }
+        let decide = {
+            for id in productIDs where state.productEvents[id] == nil { return request.fail(APIError.notFound("product").with(details: ["resource": "product", "productId": .string(id)])) }
+            let events = Set(productIDs.compactMap { state.productEvents[$0] })
+            guard events.count == 1, let eventID = events.first else {
+                return request.fail(APIError.validation("items", "the items of one order must belong to one event"))
+            }
+            next(eventID)
+        }
+        guard !unknown.isEmpty else { return decide() }
+        let wellFormed = unknown.filter(ProductID.isWellFormed)
+        request.postgres({ db in try ProductStore.find(ids: wellFormed, db) }) { result in
+            switch result {
+            case .success(let products):
+                for product in products { state.productEvents[product.id] = product.eventID }
+                decide()
+            case .failure(let error):
+                request.fail(error)
+            }
+        }
+    }
+}

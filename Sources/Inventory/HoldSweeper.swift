@@ -1,0 +1,81 @@
+// Returns the stock of unpaid orders whose hold ran out. Every gateway runs one, once a second, over every
+// registered event: it reads the due orders (ZRANGE of the holds with their deadlines, compared with
+// Redis's TIME) and releases each with order_release.lua, which gives the stock back only while the order
+// is still PENDING_PAYMENT — so many sweepers at once, and readers releasing lazily, release once.
+import Queue
+import Runtime
+
+public final class HoldSweeper {
+    public let loop: EventLoop
+    private let redis: RedisConnection
+    private let intervalMilliseconds: Int
+    private var eventIDs: [String] = []
+    private var busy = false
+    private var running = false
+    public private(set) var released = 0
+
+    public init(loop: EventLoop, redis: RedisConnection, intervalMilliseconds: Int = 1_000) {
+        self.loop = loop
+        self.redis = redis
+        self.intervalMilliseconds = intervalMilliseconds
+    }
+
+    public func start() {
+        loop.execute {
+            guard !self.running else { return }
+            self.running = true
+            self.loop.scheduleRepeating(everyMilliseconds: self.intervalMilliseconds) { [self] in
+                sweep()
+                return running
+            }
+        }
+    }
+
+    public func stop() { loop.execute { self.running = false } }
+
+    private func sweep() {
+        guard !busy else { return }
+        busy = true
+        redis.send(["SMEMBERS", EventKeys.registry]) { [self] result in
+            if case .success(.array(let members)) = result { eventIDs = members.compactMap(\.string).sorted() }
+            sweep(events: eventIDs[...])
+        }
+    }
+
+    private func sweep(events: ArraySlice<String>) {
+        guard let eventID = events.first else {
+            busy = false
+            return
+        }
+        let keys = EventKeys(eventID: eventID)
+        var time: RedisValue?, due: RedisValue?
+        func next() {
+            guard let time, let due else { return }
+            guard case .array(let clock) = time, clock.count == 2, let seconds = clock[0].int, let micros = clock[1].int,
+                  case .array(let holds) = due else { return sweep(events: events.dropFirst()) }
+            let now = seconds * 1000 + micros / 1000
+            var orders: [String] = []
+            for i in stride(from: 0, to: holds.count - 1, by: 2) where (holds[i + 1].int ?? .max) <= now {
+                if let id = holds[i].string { orders.append(id) }
+            }
+            release(orders[...], keys) { self.sweep(events: events.dropFirst()) }
+        }
+        redis.send(["TIME"]) { result in time = (try? result.get()) ?? .null; next() }
+        redis.send(["ZRANGE", keys.holds, "0", "99", "WITHSCORES"]) { result in due = (try? result.get()) ?? .null; next() }
+    }
+
+    private func release(_ orders: ArraySlice<String>, _ keys: EventKeys, then: @escaping () -> Void) {
+        guard let orderID = orders.first else { return then() }
+        redis.send(["HGET", keys.order(orderID), "record"]) { [self] result in
+            guard case .success(let value) = result else { return then() }  // Redis away: next round
+            guard let text = value.string, let record = OrderRecord(json: text) else {
+                Log.warn("a hold names an order without a readable record", ["order": orderID])
+                return release(orders.dropFirst(), keys, then: then)
+            }
+            OrderReleaseScript(record: record, reason: "EXPIRED").run(on: redis) { [self] outcome in
+                if case .success(.released) = outcome { released += 1 }
+                release(orders.dropFirst(), keys, then: then)
+            }
+        }
+    }
+}
