@@ -36,7 +36,7 @@ let package = Package(
         // The HTTP API: routes, auth gate, handlers.
         .target(name: "Gateway", dependencies: ["Runtime", "HTTP", "JSON", "Persistence", "Scripts", "CCrypt", "Queue", "Inventory"]),
         // The background worker: the outbox write-behind into PostgreSQL, health and metrics.
-        .target(name: "Worker", dependencies: ["Runtime", "HTTP", "Persistence", "JSON", "Queue"]),
+        .target(name: "Worker", dependencies: ["Runtime", "HTTP", "Persistence", "JSON", "Queue", "Inventory"]),
         // The thin `floodgate` executable.
         .executableTarget(name: "FloodgateCLI", dependencies: ["Runtime", "HTTP", "Persistence", "Gateway", "Worker"],
                           path: "Sources/floodgate"),

@@ -24,6 +24,7 @@ for i, item in ipairs(record.items) do
 end
 redis.call("HSET", KEYS[1], "status", ARGV[2])
 redis.call("ZREM", KEYS[2], ARGV[1])
+record.status = ARGV[2]
 redis.call("XADD", KEYS[3], "*", "v", "1", "type", "ORDER_RELEASED", "id", "rel_" .. ARGV[1], "at", tostring(now),
-           "data", cjson.encode({orderId = ARGV[1], eventId = record.eventId, userId = record.userId, status = ARGV[2]}))
+           "data", cjson.encode(record))
 return {"RELEASED", ARGV[2]}

@@ -28,6 +28,10 @@ public struct Configuration {
     public var workerClaimIdleMilliseconds = 30_000
     /// How often each gateway runs the admission script of every queued event.
     public var admissionIntervalMilliseconds = 200
+    /// How long a payment may stay debited-but-unsettled before the worker's reconciler finishes it.
+    public var reconcileAfterSeconds = 10
+    /// Test hook: every payment stops right after its debit, as if the gateway crashed there.
+    public var testStopPaymentAfterDebit = false
 
     /// One entry per setting: environment name, flag, default text, meaning (for --help and the README).
     public static let settings: [(env: String, flag: String, defaultText: String, meaning: String)] = [
@@ -52,6 +56,8 @@ public struct Configuration {
         ("FLOODGATE_WORKER_MAX_ATTEMPTS", "--worker-max-attempts", "5", "attempts before an outbox entry is dead-lettered"),
         ("FLOODGATE_WORKER_CLAIM_IDLE_MS", "--worker-claim-idle-ms", "30000", "idle time before a worker takes over another's outbox entries"),
         ("FLOODGATE_ADMISSION_INTERVAL_MS", "--admission-interval-ms", "200", "how often each gateway runs queue admission"),
+        ("FLOODGATE_RECONCILE_AFTER_SECONDS", "--reconcile-after-seconds", "10", "a payment debited but not settled this long is finished by the worker"),
+        ("FLOODGATE_TEST_STOP_AFTER_DEBIT", "--test-stop-after-debit", "0", "test hook: 1 stops every payment after its debit (the reconciler finishes it)"),
     ]
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -116,6 +122,8 @@ public struct Configuration {
         if let v = try int("FLOODGATE_WORKER_MAX_ATTEMPTS", 1...1_000) { config.workerMaxAttempts = v }
         if let v = try int("FLOODGATE_WORKER_CLAIM_IDLE_MS", 100...86_400_000) { config.workerClaimIdleMilliseconds = v }
         if let v = try int("FLOODGATE_ADMISSION_INTERVAL_MS", 10...10_000) { config.admissionIntervalMilliseconds = v }
+        if let v = try int("FLOODGATE_RECONCILE_AFTER_SECONDS", 1...86_400) { config.reconcileAfterSeconds = v }
+        if let v = try int("FLOODGATE_TEST_STOP_AFTER_DEBIT", 0...1) { config.testStopPaymentAfterDebit = v == 1 }
         if let v = values["FLOODGATE_LOG_LEVEL"] {
             guard let level = LogLevel(name: v) else { throw Invalid(description: "FLOODGATE_LOG_LEVEL=\(v): expected debug, info, warn or error") }
             Log.level = level

@@ -35,6 +35,11 @@ public struct OutboxHandlers {
             WalletChargedHandler(),
             QueueAdmittedHandler(),
             ProductStockChangedHandler(),
+            OrderEventHandler.placed,
+            OrderEventHandler.paid,
+            OrderEventHandler.released,
+            WalletMovementHandler.debited,
+            WalletMovementHandler.refunded,
         ])
     }
 

@@ -17,6 +17,8 @@ public final class WorkerProcess: @unchecked Sendable {
     private let startedAt = monotonicNanos()
     /// Drains the outbox streams into PostgreSQL.
     public let outbox: OutboxConsumer
+    /// Finishes payments left debited by a crash.
+    public let reconciler: PaymentReconciler
 
     public var port: Int { server.port }
 
@@ -27,6 +29,7 @@ public final class WorkerProcess: @unchecked Sendable {
                             commandTimeoutMilliseconds: configuration.redisTimeoutMilliseconds)
         postgres = PostgresPool(url: configuration.postgresURL, size: 1)
         outbox = OutboxConsumer(settings: OutboxConsumer.Settings(configuration: configuration))
+        reconciler = PaymentReconciler(redis: configuration.redisEndpoint, graceSeconds: configuration.reconcileAfterSeconds)
     }
 
     public func start() throws {
@@ -44,11 +47,13 @@ public final class WorkerProcess: @unchecked Sendable {
             loop.scheduleRepeating(everyMilliseconds: 1_000) { postgres.checkHealth(); return true }
         }
         outbox.start()
+        reconciler.start()
         Log.info("worker listening", ["port": "\(server.port)"])
     }
 
     public func shutdown() {
         // First: a batch being written is committed and acknowledged before the process goes.
+        reconciler.stop()
         outbox.stop()
         server?.shutdown(graceSeconds: 2)
         redis.close()
@@ -76,6 +81,11 @@ public final class WorkerProcess: @unchecked Sendable {
             # HELP floodgate_postgres_up 1 when the last PostgreSQL check succeeded.
             # TYPE floodgate_postgres_up gauge
             floodgate_postgres_up \(postgresUp ? 1 : 0)
+
+            # HELP floodgate_payments_reconciled_total Payments a crash left debited, finished by this worker.
+            # TYPE floodgate_payments_reconciled_total counter
+            floodgate_payments_reconciled_total{outcome="paid"} \(reconciler.counts.paid)
+            floodgate_payments_reconciled_total{outcome="refunded"} \(reconciler.counts.refunded)
 
             """ + outbox.metrics.prometheusText()
             completion(HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],

@@ -76,6 +76,7 @@ public final class Gateway: @unchecked Sendable {
         ProductRoutes().register(into: &routeTable)
         CartRoutes().register(into: &routeTable)
         OrderRoutes().register(into: &routeTable)
+        PaymentRoutes().register(into: &routeTable)
     }
 
     /// Adds a route; used by the route families before `start()`.

@@ -5,9 +5,8 @@
 // the hold runs out after FLOODGATE_HOLD_TTL_SECONDS and the stock comes back once (order_release.lua,
 // run by every gateway's HoldSweeper and lazily by readers).
 //
-// WORK IN PROGRESS (branch wip/orders): `pay:false` only. Paying (`pay:true`, the default, and POST
-// /payments) is the next step: a debit of the wallet (user tag) and a confirmation of the hold (event
-// tag) sharing one payment id, each idempotent, with the worker's reconciler finishing a flow a crash cut.
+// With `pay:true` (the default) the order is then paid at once through PaymentFlow; when the wallet is
+// short, the order is cancelled (its stock back at once) and the answer is 402 — nothing is taken.
 import HTTP
 import Inventory
 import JSON
@@ -33,9 +32,6 @@ struct OrderRoutes {
         case .bool(let flag)?: pay = flag
         default: throw APIError.validation("pay", "pay must be true or false")
         }
-        guard !pay else {
-            throw APIError(501, "NOT_IMPLEMENTED", "paying at order time is not built yet on this branch; send \"pay\":false")
-        }
         let queueToken = request.header(QueueGate.header).flatMap { $0.isEmpty ? nil : $0 }
         if let queueToken, !QueueGate.isWellFormed(queueToken) { throw QueueGate.invalidToken }
         let fingerprint = "items=" + items.map { "\($0.0)x\($0.1)" }.joined(separator: ",") + ";pay=\(pay)"
@@ -52,10 +48,23 @@ struct OrderRoutes {
                 }) { reply in
                     switch reply {
                     case .placed(let record):
-                        request.respond(201, json: Self.body(record, status: "PENDING_PAYMENT"))
+                        if pay { Self.payNow(request, record, userID: userID) } else {
+                            request.respond(201, json: Self.body(record, status: "PENDING_PAYMENT"))
+                        }
                     case .replay(let record):
-                        // The first answer of a pay:false order is its placement, whatever happened since.
-                        request.respond(201, json: Self.body(record, status: "PENDING_PAYMENT"))
+                        // The first answer of a pay:false order is its placement, whatever happened since; a
+                        // pay:true order's flow is driven again (every step is idempotent) to the same end.
+                        guard pay else { return request.respond(201, json: Self.body(record, status: "PENDING_PAYMENT")) }
+                        OrderReader.load(request, orderID: record.orderID, eventID: record.eventID) { order in
+                            switch order.status {
+                            case "PENDING_PAYMENT", "PAID": Self.payNow(request, record, userID: userID)
+                            case "CANCELLED":
+                                request.redis.send(["GET", UserKeys(userID: userID).wallet]) { balance in
+                                    request.fail(PaymentRoutes.insufficient(balance: (try? balance.get())?.int ?? 0, required: record.totalAmount))
+                                }
+                            default: request.fail(PaymentRoutes.holdExpired(record.orderID))
+                            }
+                        }
                     case .reused:
                         request.fail(IdempotencyKey.reused)
                     case .noProduct:
@@ -102,12 +111,33 @@ struct OrderRoutes {
         }
     }
 
+    /// Pays a just-placed order; on a short wallet the order is cancelled, so nothing stays taken.
+    private static func payNow(_ request: APIRequest, _ record: OrderRecord, userID: String) {
+        PaymentFlow.pay(request, record: record, userID: userID, idempotencyKey: nil, fingerprint: "order=\(record.orderID)") { outcome in
+            switch outcome {
+            case .success(.paid):
+                request.respond(201, json: body(record, status: "PAID"))
+            case .success(.short(let balance)):
+                OrderReleaseScript(record: record, reason: "CANCELLED").run(on: request.redis) { released in
+                    if case .failure(let error) = released { return request.fail(error) }
+                    request.fail(PaymentRoutes.insufficient(balance: balance, required: record.totalAmount))
+                }
+            case .success(.dead):
+                request.fail(PaymentRoutes.holdExpired(record.orderID))
+            case .success(.reused):
+                request.fail(IdempotencyKey.reused)
+            case .failure(let error):
+                request.fail(error)
+            }
+        }
+    }
+
     /// The API's order.
     static func body(_ record: OrderRecord, status: String) -> JSONValue {
         var object: JSONObject = [
             "orderId": .string(record.orderID), "status": .string(status),
             "items": .array(record.items.map { ["productId": .string($0.productID), "quantity": .int($0.quantity), "unitPrice": .int($0.unitPrice)] }),
-            "totalAmount": .int(record.totalAmount), "discountAmount": 0, "paidAmount": 0,
+            "totalAmount": .int(record.totalAmount), "discountAmount": 0, "paidAmount": .int(status == "PAID" ? record.totalAmount : 0),
             "eventId": .string(record.eventID), "createdAt": .string(Timestamp.rfc3339(millis: record.createdAtMs)),
         ]
         if status == "PENDING_PAYMENT" { object["expiresAt"] = .string(Timestamp.rfc3339(millis: record.expiresAtMs)) }

@@ -33,8 +33,7 @@ enum QueueGate {
     /// For read-only routes of a queued event: runs queue_gate.lua and calls `next` when the user may
     /// pass; answers 403 (or 404, 503) itself otherwise. Routes that change state carry the gate inside
     /// their own script instead, so the check and the change are one decision.
-    static func check(_ request: APIRequest, eventID: String, userID: String, next: @escaping () -> Void) {
-        let token = request.header(header)
+    static func check(_ request: APIRequest, eventID: String, userID: String, token: String?, next: @escaping () -> Void) {
         if let token, !isWellFormed(token) {
             request.fail(invalidToken)
             return

@@ -93,5 +93,33 @@ public enum Migrations {
                     md5(random()::text || clock_timestamp()::text) || md5(random()::text))
             ON CONFLICT (id) DO NOTHING;
             """),
+        // Orders, written by the worker from ORDER_PLACED / ORDER_PAID / ORDER_RELEASED. Every event carries
+        // the whole order, so whichever arrives first inserts it; a status only moves on from
+        // PENDING_PAYMENT (to PAID, EXPIRED or CANCELLED), never back.
+        Migration(version: 5, name: "orders", sql: """
+            CREATE TABLE orders (
+                id text PRIMARY KEY,
+                event_id text NOT NULL,
+                user_id text NOT NULL,
+                status text NOT NULL CHECK (status IN ('PENDING_PAYMENT', 'PAID', 'EXPIRED', 'CANCELLED')),
+                total_amount bigint NOT NULL CHECK (total_amount >= 0),
+                paid_amount bigint NOT NULL DEFAULT 0,
+                payment_id text,
+                created_at timestamptz NOT NULL,
+                expires_at timestamptz NOT NULL,
+                paid_at timestamptz,
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX orders_user_created ON orders (user_id, created_at DESC, id DESC);
+            CREATE INDEX orders_paid_at ON orders (paid_at) WHERE status = 'PAID';
+            CREATE TABLE order_items (
+                order_id text NOT NULL REFERENCES orders (id),
+                product_id text NOT NULL,
+                quantity integer NOT NULL CHECK (quantity > 0),
+                unit_price bigint NOT NULL CHECK (unit_price >= 0),
+                PRIMARY KEY (order_id, product_id)
+            );
+            CREATE INDEX order_items_product ON order_items (product_id);
+            """),
     ]
 }

@@ -1,0 +1,72 @@
+-- order_confirm.lua: the event's side of paying — the held order becomes PAID, once, for one payment id,
+-- while its hold is alive (Redis TIME before the deadline). The payer's queue token for the event is
+-- expired in the same call (shared block of queue_gate.lua), and ORDER_PAID goes to the outbox.
+--
+-- KEYS[1]  the order hash   KEYS[2]  the holds ZSET   KEYS[3]  the event's outbox
+-- KEYS[4]  the queue's active ZSET   KEYS[5]  the queue's admitted hash
+-- ARGV[1]  orderId   ARGV[2]  paymentId   ARGV[3]  userId (the payer: the order's owner)
+--
+-- Returns {"PAID", paidAt} (now, or before for this same payment id), or {"DEAD", status} when the order
+-- cannot take this payment: past its deadline, released, or paid by another payment.
+
+-- >>> shared: queue_gate
+-- A queue token is `<seq>.<mac>`; the MAC (keyed by the event's secret) binds it to the event, the user
+-- and the place, so it is recomputed here, never stored.
+local function queueToken(secret, eventId, user, seq)
+  local inner = redis.sha1hex(secret .. ":" .. eventId .. ":" .. user .. ":" .. seq)
+  return seq .. "." .. string.sub(redis.sha1hex(secret .. inner), 1, 24)
+end
+
+-- The seq of `text` when it is this user's token for this event; nil otherwise.
+local function queueTokenSeq(secret, eventId, user, text)
+  local seq = string.match(text or "", "^(%d+)%.%x+$")
+  if seq and string.len(seq) <= 15 and queueToken(secret, eventId, user, seq) == text then return seq end
+  return nil
+end
+
+-- nil when the user may act: the event is not queued, or `token` is their ACTIVE token for it. Otherwise
+-- the refusal: {"NO_EVENT"} (settings missing from Redis: reload, retry), {"QUEUE_TOKEN_REQUIRED"}, or
+-- {"QUEUE_NOT_ACTIVE", status, position} with status INVALID (not theirs / not this event's), WAITING
+-- (with the 1-based position) or EXPIRED.
+local function queueGate(confKey, waitKey, activeKey, admittedKey, eventId, user, token, now)
+  local c = redis.call("HMGET", confKey, "enabled", "secret")
+  if not c[2] then return {"NO_EVENT"} end
+  if c[1] ~= "1" then return nil end
+  if token == "" then return {"QUEUE_TOKEN_REQUIRED"} end
+  local seq = queueTokenSeq(c[2], eventId, user, token)
+  if not seq then return {"QUEUE_NOT_ACTIVE", "INVALID", 0} end
+  if redis.call("HGET", admittedKey, user) == seq and tonumber(redis.call("ZSCORE", activeKey, user) or "0") > now then
+    return nil
+  end
+  if redis.call("ZSCORE", waitKey, user) == seq then
+    return {"QUEUE_NOT_ACTIVE", "WAITING", redis.call("ZRANK", waitKey, user) + 1}
+  end
+  return {"QUEUE_NOT_ACTIVE", "EXPIRED", 0}
+end
+
+-- Ends the user's ACTIVE place (they completed a payment for the event): the token is EXPIRED from now.
+local function queueExpire(activeKey, admittedKey, user)
+  redis.call("ZREM", activeKey, user)
+  redis.call("HDEL", admittedKey, user)
+end
+-- <<< shared: queue_gate
+
+local o = redis.call("HMGET", KEYS[1], "status", "record", "paymentId", "paidAt", "user")
+if not o[1] then return {"DEAD", "NO_ORDER"} end
+if o[1] == "PAID" then
+  if o[3] == ARGV[2] then return {"PAID", tonumber(o[4])} end
+  return {"DEAD", "PAID"}
+end
+if o[1] ~= "PENDING_PAYMENT" or o[5] ~= ARGV[3] then return {"DEAD", o[1]} end
+local record = cjson.decode(o[2])
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if now >= record.expiresAt then return {"DEAD", "EXPIRED"} end
+
+redis.call("HSET", KEYS[1], "status", "PAID", "paymentId", ARGV[2], "paidAt", now)
+redis.call("ZREM", KEYS[2], ARGV[1])
+queueExpire(KEYS[4], KEYS[5], ARGV[3])
+record.paymentId = ARGV[2]
+record.paidAt = now
+redis.call("XADD", KEYS[3], "*", "v", "1", "type", "ORDER_PAID", "id", "paid_" .. ARGV[1], "at", tostring(now), "data", cjson.encode(record))
+return {"PAID", now}
