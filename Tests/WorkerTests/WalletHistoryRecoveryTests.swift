@@ -108,6 +108,19 @@ final class WalletHistoryRecoveryTests: XCTestCase {
         _ = try catalog.run(catalog.restock(delta: 7, changeID: "stk_" + SecureRandom.hex(bytes: 12)), on: fixture.redis)
         _ = try catalog.run(catalog.restock(delta: -4, changeID: "stk_" + SecureRandom.hex(bytes: 12)), on: fixture.redis)
         _ = try fixture.redis.command(["SADD", EventKeys.outboxRegistry, EventKeys(eventID: event.id).outbox])
+        // Orders of a second product (20 units at 10): one paid (2 units), one unpaid and still held (3).
+        let sold = StoredProduct(id: ProductID.make(), eventID: event.id, name: "Sold", price: 10, initialStock: 20, priceVersion: 1)
+        let soldDB = try WorkerTestSupport.migratedPostgres()
+        try ProductStore.insert(sold, soldDB)
+        soldDB.close()
+        let soldCatalog = CatalogScript(eventID: event.id, productID: sold.id)
+        _ = try soldCatalog.run(soldCatalog.put(stock: 20, price: 10, version: 1), on: fixture.redis)
+        let paid = try fixture.request("POST", "/orders", body: #"{"items":[{"productId":"\#(sold.id)","quantity":2}]}"#, token: users[3].accessToken)
+        XCTAssertEqual(paid.status, 201, paid.bodyText)
+        let pending = try fixture.request("POST", "/orders", body: #"{"items":[{"productId":"\#(sold.id)","quantity":3}],"pay":false}"#,
+                                          token: users[3].accessToken)
+        XCTAssertEqual(pending.status, 201, pending.bodyText)
+        let pendingID = try fixture.json(pending)["orderId"]!.stringValue!
 
         try startConsumer()
         XCTAssertTrue(waitUntil(60) {
@@ -116,7 +129,7 @@ final class WalletHistoryRecoveryTests: XCTestCase {
         consumer?.stop()
         consumer = nil
         let expected = try users.map { try fixture.redis.command(["GET", UserKeys(userID: $0.id).wallet]).int }
-        XCTAssertEqual(expected, [150, 400, 750, 1_200])
+        XCTAssertEqual(expected, [150, 400, 750, 1_180], "the last user paid 20 for an order")
 
         XCTAssertEqual(try fixture.redis.command(["FLUSHALL"]), .status("OK"))
         XCTAssertEqual(try fixture.redis.command(["GET", UserKeys(userID: users[0].id).wallet]), .null)
@@ -131,6 +144,10 @@ final class WalletHistoryRecoveryTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(report.products, 1)
         XCTAssertEqual(try fixture.redis.command(["HGET", EventKeys(eventID: event.id).product(product.id), "stock"]).int, 13)
         XCTAssertEqual(try users.map { try fixture.redis.command(["GET", UserKeys(userID: $0.id).wallet]).int }, expected)
+        XCTAssertEqual(try fixture.redis.command(["HGET", EventKeys(eventID: event.id).product(sold.id), "stock"]).int, 15, "20 − 2 sold − 3 held")
+        XCTAssertEqual(try fixture.redis.command(["HGET", EventKeys(eventID: event.id).order(pendingID), "status"]).string, "PENDING_PAYMENT")
+        XCTAssertNotNil(try fixture.redis.command(["ZSCORE", EventKeys(eventID: event.id).holds, pendingID]).string, "its hold is back")
+        XCTAssertGreaterThanOrEqual(report.orders, 1)
         _ = try Recovery.run(configuration: configuration)  // idempotent
         XCTAssertEqual(try users.map { try fixture.redis.command(["GET", UserKeys(userID: $0.id).wallet]).int }, expected)
     }

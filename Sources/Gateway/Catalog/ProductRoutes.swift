@@ -13,6 +13,7 @@ struct ProductRoutes {
 
     func register(into router: inout RouteTable) {
         router.add(.GET, "/products", list)
+        router.add(.GET, "/products/popular", PopularProducts.handle)
         router.add(.GET, "/products/{productId}", one)
     }
 

@@ -26,6 +26,9 @@ public struct UserKeys {
     public var outbox: String { "\(tag):outbox" }
     /// The cart: productId → quantity.
     public var cart: String { "\(tag):cart:\(userID)" }
+    /// The user's latest orders, orderId → created at (ms): GET /orders shows them before the worker
+    /// has written them to PostgreSQL (read-your-writes).
+    public var recentOrders: String { "\(tag):orders:recent:\(userID)" }
 
     /// Every user shard's outbox stream.
     public static var allOutboxes: [String] {

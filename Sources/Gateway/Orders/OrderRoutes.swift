@@ -19,65 +19,102 @@ struct OrderRoutes {
 
     func register(into router: inout RouteTable) {
         router.add(.POST, "/orders", place)
+        router.add(.GET, "/orders", OrderHistory.handle)
         router.add(.GET, "/orders/{orderId}", one)
     }
 
     private func place(_ request: APIRequest) throws {
         let idempotencyKey = try IdempotencyKey.from(request)
         let body = try request.jsonObject()
-        let items = try Self.items(body)
+        var fromCart = false
+        switch body["fromCart"] {
+        case nil, .bool(false)?: break
+        case .bool(true)?: fromCart = true
+        default: throw APIError.validation("fromCart", "fromCart must be true or false")
+        }
+        if fromCart && body["items"] != nil { throw APIError.validation("items", "send items or fromCart, not both") }
+        let listed = fromCart ? nil : try Self.items(body)
         var pay = true
         switch body["pay"] {
         case nil: break
         case .bool(let flag)?: pay = flag
         default: throw APIError.validation("pay", "pay must be true or false")
         }
+        if let coupon = body["couponId"], coupon != .null { throw APIError.notFound("coupon") }  // coupons come with their issue
         let queueToken = request.header(QueueGate.header).flatMap { $0.isEmpty ? nil : $0 }
         if let queueToken, !QueueGate.isWellFormed(queueToken) { throw QueueGate.invalidToken }
-        let fingerprint = "items=" + items.map { "\($0.0)x\($0.1)" }.joined(separator: ",") + ";pay=\(pay)"
 
         Authenticator.authenticate(request) { userID in
-            Self.eventOf(request, items.map(\.0)) { eventID in
-                let orderID = OrderID.make(eventID: eventID)
-                let script = OrderPlaceScript(eventID: eventID, userID: userID, queueToken: queueToken, orderID: orderID, items: items,
-                                              holdMilliseconds: request.services.configuration.holdTTLSeconds * 1000,
-                                              fingerprint: fingerprint, idempotencyKey: idempotencyKey,
-                                              idempotencyTTLSeconds: IdempotencyKey.ttlSeconds)
-                EventCache.withSettings(request, eventID: eventID, run: { done in
-                    script.run(on: request.redis) { result in done(result.map { $0 == .gate(.noEvent) ? nil : $0 }) }
-                }) { reply in
-                    switch reply {
-                    case .placed(let record):
-                        if pay { Self.payNow(request, record, userID: userID) } else {
-                            request.respond(201, json: Self.body(record, status: "PENDING_PAYMENT"))
-                        }
-                    case .replay(let record):
-                        // The first answer of a pay:false order is its placement, whatever happened since; a
-                        // pay:true order's flow is driven again (every step is idempotent) to the same end.
-                        guard pay else { return request.respond(201, json: Self.body(record, status: "PENDING_PAYMENT")) }
-                        OrderReader.load(request, orderID: record.orderID, eventID: record.eventID) { order in
-                            switch order.status {
-                            case "PENDING_PAYMENT", "PAID": Self.payNow(request, record, userID: userID)
-                            case "CANCELLED":
-                                request.redis.send(["GET", UserKeys(userID: userID).wallet]) { balance in
-                                    request.fail(PaymentRoutes.insufficient(balance: (try? balance.get())?.int ?? 0, required: record.totalAmount))
-                                }
-                            default: request.fail(PaymentRoutes.holdExpired(record.orderID))
-                            }
-                        }
-                    case .reused:
-                        request.fail(IdempotencyKey.reused)
-                    case .noProduct:
-                        // PostgreSQL knows the product (eventOf checked); Redis lost it: never guess stock.
-                        request.fail(ProductRoutes.notLoaded)
-                    case .outOfStock(let productID, let stock):
-                        request.fail(APIError(409, "OUT_OF_STOCK", "not enough stock of \(productID) (\(stock) left)",
-                                              details: ["productId": .string(productID), "stock": .int(stock)]))
-                    case .gate(let verdict):
-                        request.fail(QueueGate.error(for: verdict) ?? APIError.internalError)
+            Self.orderItems(request, userID: userID, listed: listed) { items in
+                let fingerprint = "items=" + items.map { "\($0.0)x\($0.1)" }.joined(separator: ",") + ";pay=\(pay)"
+                Self.eventOf(request, items.map(\.0)) { eventID in
+                    let orderID = OrderID.make(eventID: eventID)
+                    let script = OrderPlaceScript(eventID: eventID, userID: userID, queueToken: queueToken, orderID: orderID, items: items,
+                                                  holdMilliseconds: request.services.configuration.holdTTLSeconds * 1000,
+                                                  fingerprint: fingerprint, idempotencyKey: idempotencyKey,
+                                                  idempotencyTTLSeconds: IdempotencyKey.ttlSeconds)
+                    // An order from the cart empties it once the order stands (201), never on a refusal.
+                    let answer: (JSONValue) -> Void = { json in
+                        guard fromCart else { return request.respond(201, json: json) }
+                        request.redis.send(["DEL", UserKeys(userID: userID).cart]) { _ in request.respond(201, json: json) }
+                    }
+                    EventCache.withSettings(request, eventID: eventID, run: { done in
+                        script.run(on: request.redis) { result in done(result.map { $0 == .gate(.noEvent) ? nil : $0 }) }
+                    }) { reply in
+                        Self.placed(request, reply, userID: userID, pay: pay, answer: answer)
                     }
                 }
             }
+        }
+    }
+
+    /// What order_place.lua answered, carried on to the client (paying first when asked).
+    private static func placed(_ request: APIRequest, _ reply: PlaceReply, userID: String, pay: Bool, answer: @escaping (JSONValue) -> Void) {
+        switch reply {
+        case .placed(let record):
+            OrderHistory.remember(request, record) {
+                if pay { payNow(request, record, userID: userID, answer: answer) } else { answer(body(record, status: "PENDING_PAYMENT")) }
+            }
+        case .replay(let record):
+            // The first answer of a pay:false order is its placement, whatever happened since; a pay:true
+            // order's flow is driven again (every step is idempotent) to the same end.
+            guard pay else { return answer(body(record, status: "PENDING_PAYMENT")) }
+            OrderReader.load(request, orderID: record.orderID, eventID: record.eventID) { order in
+                switch order.status {
+                case "PENDING_PAYMENT", "PAID": payNow(request, record, userID: userID, answer: answer)
+                case "CANCELLED":
+                    request.redis.send(["GET", UserKeys(userID: userID).wallet]) { balance in
+                        request.fail(PaymentRoutes.insufficient(balance: (try? balance.get())?.int ?? 0, required: record.totalAmount))
+                    }
+                default: request.fail(PaymentRoutes.holdExpired(record.orderID))
+                }
+            }
+        case .reused:
+            request.fail(IdempotencyKey.reused)
+        case .noProduct:
+            // PostgreSQL knows the product (eventOf checked); Redis lost it: never guess stock.
+            request.fail(ProductRoutes.notLoaded)
+        case .outOfStock(let productID, let stock):
+            request.fail(APIError(409, "OUT_OF_STOCK", "not enough stock of \(productID) (\(stock) left)",
+                                  details: ["productId": .string(productID), "stock": .int(stock)]))
+        case .gate(let verdict):
+            request.fail(QueueGate.error(for: verdict) ?? APIError.internalError)
+        }
+    }
+
+    /// The items listed in the body, or the user's cart (sorted by product) for `fromCart`.
+    private static func orderItems(_ request: APIRequest, userID: String, listed: [(String, Int64)]?,
+                                   _ next: @escaping ([(String, Int64)]) -> Void) {
+        if let listed { return next(listed) }
+        request.redis.send(["HGETALL", UserKeys(userID: userID).cart]) { result in
+            guard case .success(let value) = result else { return request.fail(APIError.unexpected(result)) }
+            let fields = value.array ?? []
+            var items: [(String, Int64)] = []
+            for i in stride(from: 0, to: fields.count - 1, by: 2) {
+                if let id = fields[i].string, let quantity = fields[i + 1].int { items.append((id, quantity)) }
+            }
+            guard !items.isEmpty else { return request.fail(APIError.validation("fromCart", "the cart is empty")) }
+            next(items.sorted { $0.0 < $1.0 })
         }
     }
 
@@ -90,7 +127,15 @@ struct OrderRoutes {
                 guard case .success(.array(let fields)) = result, fields.count == 3 else { return request.fail(APIError.unexpected(result)) }
                 guard let owner = fields[0].string, let status = fields[1].string,
                       let record = fields[2].string.flatMap(OrderRecord.init(json:)) else {
-                    return request.fail(APIError.notFound("order"))
+                    // Not in Redis (after a Redis loss): PostgreSQL's copy, as the worker wrote it.
+                    return request.postgres({ db in try OrderHistory.stored(orderID: orderID, db) }) { stored in
+                        switch stored {
+                        case .success(let found?) where found.userID == userID: request.respond(200, json: found.entry.body)
+                        case .success(.some): request.fail(APIError.forbidden)
+                        case .success(nil): request.fail(APIError.notFound("order"))
+                        case .failure(let error): request.fail(error)
+                        }
+                    }
                 }
                 guard owner == userID else { return request.fail(APIError.forbidden) }
                 guard status == "PENDING_PAYMENT" else { return request.respond(200, json: Self.body(record, status: status)) }
@@ -112,11 +157,11 @@ struct OrderRoutes {
     }
 
     /// Pays a just-placed order; on a short wallet the order is cancelled, so nothing stays taken.
-    private static func payNow(_ request: APIRequest, _ record: OrderRecord, userID: String) {
+    private static func payNow(_ request: APIRequest, _ record: OrderRecord, userID: String, answer: @escaping (JSONValue) -> Void) {
         PaymentFlow.pay(request, record: record, userID: userID, idempotencyKey: nil, fingerprint: "order=\(record.orderID)") { outcome in
             switch outcome {
             case .success(.paid):
-                request.respond(201, json: body(record, status: "PAID"))
+                answer(body(record, status: "PAID"))
             case .success(.short(let balance)):
                 OrderReleaseScript(record: record, reason: "CANCELLED").run(on: request.redis) { released in
                     if case .failure(let error) = released { return request.fail(error) }

@@ -1,7 +1,9 @@
-// `floodgate recover`: rebuilds Redis state (wallets, event settings, product stock) from PostgreSQL after
+// `floodgate recover`: rebuilds Redis state (wallets, event settings, stock, unpaid orders) from PostgreSQL after
 // Redis lost its data. PostgreSQL is the durable record only once the outbox has drained, so recovery
 // refuses while any outbox stream still holds events the writer group has not acknowledged. Idempotent:
 // it sets values, never adds.
+import Foundation
+import JSON
 import Persistence
 import Queue
 import Runtime
@@ -21,6 +23,8 @@ public enum Recovery {
         public var events = 0
         /// Products whose stock and price were written back.
         public var products = 0
+        /// Unpaid orders whose hold was still running, put back with it.
+        public var orders = 0
     }
 
     /// Events not yet written by the `writer` group, per stream (only streams with a backlog).
@@ -83,11 +87,30 @@ public enum Recovery {
             report.events += 1
         }
 
-        // Products: stock = initial + every stock change the worker wrote (orders will subtract what they
-        // took), with the price of the newest version. Set, not added: running twice changes nothing.
+        // Live orders: unpaid orders whose hold has not run out get their order hash and hold back (the
+        // sweepers expire them on time); those already past it are EXPIRED in PostgreSQL too.
+        try db.query("UPDATE orders SET status = 'EXPIRED', updated_at = now() WHERE status = 'PENDING_PAYMENT' AND expires_at <= now()")
+        var held: [String: Int64] = [:]
+        var orderCommands: [[String]] = []
+        for live in try liveOrders(db) {
+            let keys = EventKeys(eventID: live.eventID)
+            orderCommands.append(["HSET", keys.order(live.orderID), "user", live.userID, "status", "PENDING_PAYMENT", "record", live.record])
+            orderCommands.append(["ZADD", keys.holds, String(live.expiresAt), live.orderID])
+            for (product, quantity) in live.items { held[product, default: 0] += quantity }
+            report.orders += 1
+        }
+        if !orderCommands.isEmpty { try send(orderCommands, redis) }
+
+        // Products: stock = initial + every stock change − units sold − units held, with the price of
+        // the newest version. Set, not added: running twice changes nothing.
+        let sold = try Dictionary(uniqueKeysWithValues: db.query("""
+            SELECT i.product_id, sum(i.quantity)::bigint AS units FROM order_items i JOIN orders o ON o.id = i.order_id
+            WHERE o.status = 'PAID' GROUP BY i.product_id
+            """).map { (try $0.string("product_id"), try $0.int64("units")) })
         var productCommands: [[String]] = []
         for (product, supply) in try ProductStore.supply(db) {
-            productCommands.append(["HSET", EventKeys(eventID: product.eventID).product(product.id), "stock", String(supply),
+            let stock = supply - (sold[product.id] ?? 0) - (held[product.id] ?? 0)
+            productCommands.append(["HSET", EventKeys(eventID: product.eventID).product(product.id), "stock", String(max(0, stock)),
                                     "price", String(product.price), "version", String(product.priceVersion)])
             report.products += 1
             if productCommands.count == 1_000 {
@@ -97,6 +120,45 @@ public enum Recovery {
         }
         if !productCommands.isEmpty { try send(productCommands, redis) }
         return report
+    }
+
+    private struct LiveOrder {
+        let orderID: String, eventID: String, userID: String, expiresAt: Int64
+        let items: [(String, Int64)]
+        /// The order's record as order_place.lua writes it.
+        let record: String
+    }
+
+    private static func liveOrders(_ db: PostgresConnection) throws -> [LiveOrder] {
+        let rows = try db.query("""
+            SELECT o.id, o.event_id, o.user_id, o.total_amount,
+                   (extract(epoch FROM o.created_at) * 1000)::bigint AS created_ms, (extract(epoch FROM o.expires_at) * 1000)::bigint AS expires_ms,
+                   array_agg(i.product_id ORDER BY i.product_id) AS products, array_agg(i.quantity ORDER BY i.product_id) AS quantities,
+                   array_agg(i.unit_price ORDER BY i.product_id) AS prices
+            FROM orders o JOIN order_items i ON i.order_id = o.id
+            WHERE o.status = 'PENDING_PAYMENT' AND o.expires_at > now()
+            GROUP BY o.id
+            """)
+        return try rows.map { row in
+            let products = parseArray(try row.string("products"))
+            let quantities = parseArray(try row.string("quantities")).compactMap { Int64($0) }
+            let prices = parseArray(try row.string("prices")).compactMap { Int64($0) }
+            let items = zip(products, zip(quantities, prices)).map { ($0.0, $0.1.0, $0.1.1) }
+            let id = try row.string("id"), eventID = try row.string("event_id"), userID = try row.string("user_id")
+            let created = try row.int64("created_ms"), expires = try row.int64("expires_ms")
+            let record: JSONValue = ["orderId": .string(id), "eventId": .string(eventID), "userId": .string(userID),
+                                     "items": .array(items.map { ["productId": .string($0.0), "quantity": .int($0.1), "unitPrice": .int($0.2)] }),
+                                     "totalAmount": .int(try row.int64("total_amount")), "createdAt": .int(created), "expiresAt": .int(expires)]
+            return LiveOrder(orderID: id, eventID: eventID, userID: userID, expiresAt: expires, items: items.map { ($0.0, $0.1) },
+                             record: record.jsonText)
+        }
+    }
+
+    /// The elements of a one-dimensional PostgreSQL array literal of plain words (ids, integers).
+    private static func parseArray(_ text: String) -> [String] {
+        text.trimmingCharacters(in: CharacterSet(charactersIn: "{}")).split(separator: ",").map {
+            $0.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        }
     }
 
     private static func send(_ commands: [[String]], _ redis: RedisBlockingConnection) throws {
