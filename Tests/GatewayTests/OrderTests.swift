@@ -74,11 +74,12 @@ final class OrderTests: XCTestCase {
         XCTAssertEqual(try fixture.json(short)["error"]?["details"]?["productId"]?.stringValue, b, "names the short product")
         XCTAssertEqual(try stock(eventID, a), 10, "A untouched")
         XCTAssertEqual(try stock(eventID, b), 2)
-        // Meanwhile two orders of B×1 (and A×1) from many clients: exactly two succeed.
+        // Concurrent orders of B×2 (with A×1) from 20 buyers: exactly one fits, and only it takes A.
         let users = try fixture.seedUsers(20)
-        let responses = try fixture.burst(users.map { orderText([(a, 1), (b, 1)], token: $0.token) }, connectionsPerInstance: 10)
-        XCTAssertEqual(responses.filter { $0?.status == 201 }.count, 2)
-        XCTAssertEqual(try stock(eventID, a), 8)
+        let responses = try fixture.burst(users.map { orderText([(a, 1), (b, 2)], token: $0.token) }, connectionsPerInstance: 10)
+        XCTAssertEqual(responses.filter { $0?.status == 201 }.count, 1)
+        XCTAssertEqual(responses.filter { $0?.status == 409 }.count, 19)
+        XCTAssertEqual(try stock(eventID, a), 9)
         XCTAssertEqual(try stock(eventID, b), 0)
     }
 

@@ -135,6 +135,24 @@ final class PaymentTests: XCTestCase {
         XCTAssertEqual(try fixture.redis.command(["HGET", EventKeys(eventID: eventID).product(productID), "stock"]).int, 8)
     }
 
+    func testFiftyParallelRepeatsOfOnePaymentDebitOnceWithOneAnswer() throws {
+        try start()
+        let (_, productID) = try product(stock: 5, price: 4_000)
+        let user = try buyers(1, balance: 10_000)[0]
+        let orderID = try fixture.json(try fixture.burst([order(productID, pay: false, token: user.token)], connectionsPerInstance: 1)[0]!)["orderId"]!.stringValue!
+        let pay = RawHTTPClient.requestText("POST", "/payments", body: #"{"orderId":"\#(orderID)"}"#,
+                                            headers: ["Authorization": "Bearer \(user.token)", "Idempotency-Key": "pay-once"])
+        let responses = try fixture.burst(Array(repeating: pay, count: 50), connectionsPerInstance: 25)
+        XCTAssertEqual(responses.filter { $0?.status == 201 }.count, 50, "\(Set(responses.map { $0?.bodyText ?? "" }))")
+        XCTAssertEqual(Set(responses.map { $0?.bodyText ?? "" }).count, 1, "50 identical answers")
+        XCTAssertEqual(try balance(user.id), 6_000, "one debit")
+        // The same key for another order: 422, nothing changes.
+        let second = try fixture.json(try fixture.burst([order(productID, pay: false, token: user.token)], connectionsPerInstance: 1)[0]!)["orderId"]!.stringValue!
+        let reused = try fixture.request("POST", "/payments", body: #"{"orderId":"\#(second)"}"#, token: user.token, headers: ["Idempotency-Key": "pay-once"])
+        XCTAssertEqual(reused.status, 422)
+        XCTAssertEqual(try balance(user.id), 6_000)
+    }
+
     func testPaymentErrors() throws {
         try start(instances: 1, holdSeconds: 1)
         let (_, productID) = try product(stock: 10, price: 1_000)
