@@ -53,6 +53,8 @@ final class LoopState {
     /// productId → eventId, learned from PostgreSQL once per product (a product never changes event), so
     /// placing an order does not wait on PostgreSQL after the first order of a product on this loop.
     var productEvents: [String: String] = [:]
+    /// Lookups of productEvents in flight, with the requests waiting on each.
+    var productLookups: [String: [(Error?) -> Void]] = [:]
     /// GET /products/popular answers by "days|limit", with when they were computed (monotonic).
     var popular: [String: (body: [UInt8], at: UInt64)] = [:]
 }

@@ -212,26 +212,49 @@ struct OrderRoutes {
     }
 
     /// The one event all `productIDs` belong to (404 for an unknown product, 400 when they span events).
+    /// A product's event is learned from PostgreSQL once per loop; concurrent requests for a product not
+    /// known yet wait for the one lookup in flight instead of each querying (a flash sale's first
+    /// thousand requests all name the same new product).
     static func eventOf(_ request: APIRequest, _ productIDs: [String], _ next: @escaping (String) -> Void) {
         let state = request.loopState
-        let unknown = productIDs.filter { state.productEvents[$0] == nil }
         let decide = {
-            for id in productIDs where state.productEvents[id] == nil { return request.fail(APIError.notFound("product").with(details: ["resource": "product", "productId": .string(id)])) }
+            for id in productIDs where state.productEvents[id] == nil {
+                return request.fail(APIError.notFound("product").with(details: ["resource": "product", "productId": .string(id)]))
+            }
             let events = Set(productIDs.compactMap { state.productEvents[$0] })
             guard events.count == 1, let eventID = events.first else {
                 return request.fail(APIError.validation("items", "the items of one order must belong to one event"))
             }
             next(eventID)
         }
+        let unknown = productIDs.filter { state.productEvents[$0] == nil && ProductID.isWellFormed($0) }
         guard !unknown.isEmpty else { return decide() }
-        let wellFormed = unknown.filter(ProductID.isWellFormed)
-        request.postgres({ db in try ProductStore.find(ids: wellFormed, db) }) { result in
+        var remaining = unknown.count
+        var failure: Error?
+        let resume: (Error?) -> Void = { error in
+            if failure == nil { failure = error }
+            remaining -= 1
+            guard remaining == 0 else { return }
+            if let failure { request.fail(failure) } else { decide() }
+        }
+        var toFetch: [String] = []
+        for id in unknown {
+            if state.productLookups[id] != nil {
+                state.productLookups[id]!.append(resume)
+            } else {
+                state.productLookups[id] = [resume]
+                toFetch.append(id)
+            }
+        }
+        guard !toFetch.isEmpty else { return }
+        request.postgres({ db in try ProductStore.find(ids: toFetch, db) }) { result in
+            var error: Error?
             switch result {
-            case .success(let products):
-                for product in products { state.productEvents[product.id] = product.eventID }
-                decide()
-            case .failure(let error):
-                request.fail(error)
+            case .success(let products): for product in products { state.productEvents[product.id] = product.eventID }
+            case .failure(let failed): error = failed
+            }
+            for id in toFetch {
+                for waiter in state.productLookups.removeValue(forKey: id) ?? [] { waiter(error) }
             }
         }
     }
