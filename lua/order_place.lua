@@ -68,9 +68,6 @@ local eventId, user, orderId = ARGV[1], ARGV[2], ARGV[4]
 local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
-local refusal = queueGate(KEYS[1], KEYS[2], KEYS[3], KEYS[4], eventId, user, ARGV[3], now)
-if refusal then return refusal end
-
 local withKey = ARGV[7] == "1"
 if withKey then
   local previous = redis.call("GET", KEYS[7])
@@ -80,6 +77,11 @@ if withKey then
     return {"REPLAY", string.sub(previous, sep + 1)}
   end
 end
+
+-- The gate after the idempotency record: a repeat of a request that passed it gets its first answer even
+-- when the token has expired since (paying expires it).
+local refusal = queueGate(KEYS[1], KEYS[2], KEYS[3], KEYS[4], eventId, user, ARGV[3], now)
+if refusal then return refusal end
 
 -- Check everything, then take everything.
 local count = tonumber(ARGV[9])

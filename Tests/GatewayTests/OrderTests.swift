@@ -178,5 +178,20 @@ final class OrderTests: XCTestCase {
 
         XCTAssertEqual(try order(first, firstToken).status, 201)
         XCTAssertEqual(try stock(eventID, productID), 9)
+
+        // Paying expires the payer's token; a repeat of the paid request (same key) still gets its answer.
+        XCTAssertEqual(try fixture.request("POST", "/wallet/charge", body: #"{"amount":5000}"#, token: first.accessToken).status, 200)
+        let paidBody = #"{"items":[{"productId":"\#(productID)","quantity":1}]}"#
+        let headers = ["X-Queue-Token": firstToken, "Idempotency-Key": "queued-paid"]
+        let paid = try fixture.request("POST", "/orders", body: paidBody, token: first.accessToken, headers: headers)
+        XCTAssertEqual(paid.status, 201, paid.bodyText)
+        XCTAssertEqual(try fixture.json(paid)["status"]?.stringValue, "PAID")
+        XCTAssertEqual(try fixture.json(try fixture.request("GET", "/events/\(eventID)/queue", token: first.accessToken,
+                                                            headers: ["X-Queue-Token": firstToken]))["status"]?.stringValue, "EXPIRED")
+        let repeated = try fixture.request("POST", "/orders", body: paidBody, token: first.accessToken, headers: headers)
+        XCTAssertEqual(repeated.status, 201)
+        XCTAssertEqual(repeated.bodyText, paid.bodyText)
+        XCTAssertEqual(try order(first, firstToken).status, 403, "a new order needs a new place in line")
+        XCTAssertEqual(try stock(eventID, productID), 8)
     }
 }

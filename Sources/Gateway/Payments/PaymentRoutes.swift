@@ -29,7 +29,11 @@ struct PaymentRoutes {
                     return request.fail(APIError(409, "ALREADY_PAID", "this order is paid", details: ["orderId": .string(orderID)]))
                 }
                 if order.status != "PAID" && order.status != "PENDING_PAYMENT" { return request.fail(Self.holdExpired(orderID)) }
-                QueueGate.check(request, eventID: eventID, userID: userID, token: queueToken) {
+                // A repeat (same key) of a payment that went through passed the gate then; paying has
+                // expired the token since, so it is not asked again.
+                let gate: (@escaping () -> Void) -> Void = order.status == "PAID"
+                    ? { $0() } : { QueueGate.check(request, eventID: eventID, userID: userID, token: queueToken, next: $0) }
+                gate {
                     PaymentFlow.pay(request, record: order.record, userID: userID, idempotencyKey: idempotencyKey,
                                     fingerprint: "order=\(orderID)") { outcome in
                         switch outcome {
