@@ -42,7 +42,7 @@ let package = Package(
                           path: "Sources/floodgate"),
 
         // What the suites share: the test services' addresses (from scripts/test) and small helpers.
-        .target(name: "TestSupport", dependencies: ["Runtime", "Gateway", "JSON", "Persistence"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Runtime", "Gateway", "JSON", "Persistence", "Worker"], path: "Tests/TestSupport"),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Scripts", "TestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "JSON", "Runtime"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),

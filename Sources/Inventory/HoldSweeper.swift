@@ -8,30 +8,20 @@ import Runtime
 public final class HoldSweeper {
     public let loop: EventLoop
     private let redis: RedisConnection
-    private let intervalMilliseconds: Int
+    private var job: RepeatingJob!
     private var eventIDs: [String] = []
     private var busy = false
-    private var running = false
     public private(set) var released = 0
 
     public init(loop: EventLoop, redis: RedisConnection, intervalMilliseconds: Int = 1_000) {
         self.loop = loop
         self.redis = redis
-        self.intervalMilliseconds = intervalMilliseconds
+        job = RepeatingJob(loop: loop, everyMilliseconds: intervalMilliseconds) { [self] in sweep() }  // strong: the job lives as long as its loop
     }
 
-    public func start() {
-        loop.execute {
-            guard !self.running else { return }
-            self.running = true
-            self.loop.scheduleRepeating(everyMilliseconds: self.intervalMilliseconds) { [self] in
-                sweep()
-                return running
-            }
-        }
-    }
+    public func start() { job.start() }
 
-    public func stop() { loop.execute { self.running = false } }
+    public func stop() { job.stop() }
 
     private func sweep() {
         guard !busy else { return }

@@ -7,13 +7,12 @@ import Runtime
 public final class AdmissionTicker {
     public let loop: EventLoop
     private let redis: RedisConnection
-    private let intervalMilliseconds: Int
+    private var job: RepeatingJob!
     private var eventIDs: [String] = []
     private var registryReadAt: UInt64 = 0
     private var registryPending = false
     private var inFlight: Set<String> = []
     private var rounds: [String: AdmissionRound] = [:]
-    private var running = false
 
     /// How often the list of events is re-read from Redis.
     static let registryRefreshNanos: UInt64 = 1_000_000_000
@@ -21,24 +20,13 @@ public final class AdmissionTicker {
     public init(loop: EventLoop, redis: RedisConnection, intervalMilliseconds: Int) {
         self.loop = loop
         self.redis = redis
-        self.intervalMilliseconds = intervalMilliseconds
+        job = RepeatingJob(loop: loop, everyMilliseconds: intervalMilliseconds) { [self] in tick() }  // strong: the job lives as long as its loop
     }
 
     /// Starts ticking (from any thread). Stops when the loop stops.
-    public func start() {
-        loop.execute {
-            guard !self.running else { return }
-            self.running = true
-            self.loop.scheduleRepeating(everyMilliseconds: self.intervalMilliseconds) { [self] in
-                tick()
-                return running
-            }
-        }
-    }
+    public func start() { job.start() }
 
-    public func stop() {
-        loop.execute { self.running = false }
-    }
+    public func stop() { job.stop() }
 
     /// Adds an event at once (its creator need not wait for the next registry read). Any thread.
     public func watch(_ eventID: String) {

@@ -35,15 +35,6 @@ final class OrderHistoryTests: XCTestCase {
         try fixture.request("POST", "/orders", body: body, token: user.accessToken, instance: instance)
     }
 
-    private func drain() throws {
-        let consumer = OutboxConsumer(settings: OutboxConsumer.Settings(redis: try TestServices.redis(), postgresURL: try TestServices.postgresURL()))
-        consumer.start()
-        defer { _ = consumer.stop() }
-        XCTAssertTrue(waitUntil(30) {
-            (try? Recovery.backlog(self.fixture.redis, streams: Recovery.outboxStreams(self.fixture.redis)).isEmpty) == true
-        }, "the outbox drained")
-    }
-
     func testOrdersAreListedAtOnceAndStillAfterTheWorkerWroteThem() throws {
         let eventID = try event()
         let productID = try product(eventID, stock: 10)
@@ -61,7 +52,7 @@ final class OrderHistoryTests: XCTestCase {
         XCTAssertEqual(fresh.compactMap { $0["orderId"]?.stringValue }, placed.reversed(), "newest first")
 
         // After the worker wrote them, and with the Redis index gone, PostgreSQL answers the same.
-        try drain()
+        try fixture.drainOutbox()
         _ = try fixture.redis.command(["DEL", UserKeys(userID: user.id).recentOrders])
         let page1 = try fixture.json(try fixture.request("GET", "/orders?limit=2", token: user.accessToken))
         XCTAssertEqual(page1["items"]?.arrayValue?.compactMap { $0["orderId"]?.stringValue }, [placed[2], placed[1]])
@@ -105,7 +96,7 @@ final class OrderHistoryTests: XCTestCase {
         }
         // An unpaid order counts for nothing.
         XCTAssertEqual(try order(user, #"{"items":[{"productId":"\#(products[1])","quantity":50}],"pay":false}"#).status, 201)
-        try drain()
+        try fixture.drainOutbox()
         let ranking = try fixture.json(try fixture.request("GET", "/products/popular?days=1&limit=50"))["items"]!.arrayValue!
         let mine = ranking.filter { products.contains($0["productId"]?.stringValue ?? "") }
         XCTAssertEqual(mine.compactMap { $0["productId"]?.stringValue }, [products[0], products[2], products[1]])

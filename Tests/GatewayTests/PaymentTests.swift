@@ -57,12 +57,7 @@ final class PaymentTests: XCTestCase {
     }
 
     private func drain() throws -> PostgresConnection {
-        let consumer = OutboxConsumer(settings: OutboxConsumer.Settings(redis: try TestServices.redis(), postgresURL: try TestServices.postgresURL()))
-        consumer.start()
-        defer { _ = consumer.stop() }
-        XCTAssertTrue(waitUntil(30) {
-            (try? Recovery.backlog(self.fixture.redis, streams: Recovery.outboxStreams(self.fixture.redis)).isEmpty) == true
-        }, "the outbox drained")
+        try fixture.drainOutbox()
         return try PostgresConnection(url: TestServices.postgresURL())
     }
 

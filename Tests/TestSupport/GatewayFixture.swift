@@ -6,6 +6,7 @@ import JSON
 import Persistence
 import Runtime
 import TestSupport
+import Worker
 import XCTest
 
 public final class GatewayFixture {
@@ -77,6 +78,17 @@ public final class GatewayFixture {
             let parts = line.split(separator: ",")
             return (String(parts[0]), String(parts[1]))
         }
+    }
+
+    /// Runs a worker-like outbox consumer (user shards and every registered stream) until no stream has
+    /// anything left to write, so PostgreSQL can be checked.
+    public func drainOutbox(seconds: Double = 30, file: StaticString = #filePath, line: UInt = #line) throws {
+        let consumer = OutboxConsumer(settings: OutboxConsumer.Settings(redis: try TestServices.redis(), postgresURL: try TestServices.postgresURL()))
+        consumer.start()
+        defer { _ = consumer.stop() }
+        XCTAssertTrue(waitUntil(seconds) {
+            (try? Recovery.backlog(self.redis, streams: Recovery.outboxStreams(self.redis)).isEmpty) == true
+        }, "the outbox drained", file: file, line: line)
     }
 
     public func json(_ response: RawResponse) throws -> JSONValue {

@@ -10,8 +10,8 @@ enum PopularProducts {
     static let cacheNanos: UInt64 = 1_000_000_000
 
     static func handle(_ request: APIRequest) throws {
-        let days = try integer(request, "days", 1...30, default: 3)
-        let limit = try integer(request, "limit", 1...50, default: 5)
+        let days = try request.queryInteger("days", 1...30, default: 3)
+        let limit = try request.queryInteger("limit", 1...50, default: 5)
         let cacheKey = "\(days)|\(limit)"
         let state = request.loopState
         if let cached = state.popular[cacheKey], monotonicNanos() &- cached.at < cacheNanos {
@@ -43,13 +43,5 @@ enum PopularProducts {
             ["rank": .int(Int64(rank + 1)), "productId": .string(try row.string("id")), "name": .string(try row.string("name")),
              "price": .int(try row.int64("price")), "unitsSold": .int(try row.int64("units"))]
         }
-    }
-
-    private static func integer(_ request: APIRequest, _ name: String, _ range: ClosedRange<Int>, default value: Int) throws -> Int {
-        guard let text = request.query(name) else { return value }
-        guard let number = Int(text), range.contains(number) else {
-            throw APIError.validation(name, "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
-        }
-        return number
     }
 }

@@ -75,14 +75,3 @@ enum ProductStore {
                       priceVersion: try row.int64("price_version"))
     }
 }
-
-/// Product ids: `prd_` and 24 hex digits.
-enum ProductID {
-    static func make() -> String { "prd_" + SecureRandom.hex(bytes: 12) }
-
-    static func isWellFormed(_ id: String) -> Bool {
-        let bytes = Array(id.utf8)
-        guard bytes.count == 28, id.hasPrefix("prd_") else { return false }
-        return bytes[4...].allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
-    }
-}

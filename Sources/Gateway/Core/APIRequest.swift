@@ -90,6 +90,15 @@ public final class APIRequest {
         parseQuery(http.query)[name]
     }
 
+    /// An integer query parameter within `range`, `defaultValue` when absent; 400 VALIDATION_FAILED otherwise.
+    public func queryInteger(_ name: String, _ range: ClosedRange<Int>, default defaultValue: Int) throws -> Int {
+        guard let text = query(name) else { return defaultValue }
+        guard let value = Int(text), range.contains(value) else {
+            throw APIError.validation(name, "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+
     /// Sends `commands` back to back (they leave in one write) and calls `completion` once every reply
     /// is in: all of them, or the first transport failure.
     public func pipeline(_ commands: [[String]], completion: @escaping (Result<[RedisValue], RedisError>) -> Void) {

@@ -76,14 +76,3 @@ enum EventCache {
         }
     }
 }
-
-/// Event ids: `evt_` and 24 hex digits.
-enum EventID {
-    static func make() -> String { "evt_" + SecureRandom.hex(bytes: 12) }
-
-    static func isWellFormed(_ id: String) -> Bool {
-        let bytes = Array(id.utf8)
-        guard bytes.count == 28, id.hasPrefix("evt_") else { return false }
-        return bytes[4...].allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
-    }
-}

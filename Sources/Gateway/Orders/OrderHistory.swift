@@ -31,13 +31,7 @@ enum OrderHistory {
     }
 
     static func handle(_ request: APIRequest) throws {
-        var limit = defaultLimit
-        if let text = request.query("limit") {
-            guard let value = Int(text), (1...maxLimit).contains(value) else {
-                throw APIError.validation("limit", "limit must be an integer from 1 to \(maxLimit)")
-            }
-            limit = value
-        }
+        let limit = try request.queryInteger("limit", 1...maxLimit, default: defaultLimit)
         var before: (Int64, String)?
         if let cursor = request.query("cursor"), !cursor.isEmpty {
             guard let decoded = decodeCursor(cursor) else { throw APIError.validation("cursor", "cursor is not one this API issued") }
