@@ -1,4 +1,4 @@
-// POST /orders and GET /orders/{orderId} (API.md "Catalog and flash-sale orders").
+// POST /orders, GET /orders (OrderHistory) and GET /orders/{orderId} (API.md "Catalog and flash-sale orders").
 //
 // An order is placed by one call of lua/order_place.lua under its event's tag: the queue gate, every
 // item's stock check and the taking of all of them, and the hold with its deadline (Redis TIME). Unpaid,
