@@ -49,11 +49,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-source "$here/../scripts/lib/common.sh"
-source "$here/../scripts/lib/packages.sh"
-source "$here/../scripts/lib/redis.sh"
-source "$here/../scripts/lib/postgres.sh"
-source "$here/../scripts/lib/bench.sh"
+source "$here/../scripts/lib/bench.sh"   # and, through it, the other libraries
 cd "$FLOODGATE_ROOT"
 
 DURATION=${BENCH_DURATION:-10s}
@@ -70,13 +66,6 @@ THREADS=2
 WRK_THREADS=2
 CHARGE_THREADS=8
 
-# seconds_of VALUE: wrk's duration ("10s", "2m", "1h", or a bare number of seconds) in whole seconds, rounded up.
-seconds_of() {
-    awk -v d="$1" 'BEGIN {
-        n = d + 0; unit = d; sub(/^[0-9.]+/, "", unit)
-        if (unit == "m") n *= 60; else if (unit == "h") n *= 3600
-        printf "%d", (n == int(n)) ? n : int(n) + 1 }'
-}
 DURATION_SECONDS=$(seconds_of "$DURATION")
 WARMUP_SECONDS=$(seconds_of "$WARMUP")
 [ "$DURATION_SECONDS" -gt 0 ] || die "BENCH_DURATION=$DURATION: expected something like 10s"
@@ -96,114 +85,31 @@ TARGET_RPS=30000
 TARGET_P99_MS=20
 TARGET_DRAIN_SECONDS=2
 
-RESULTS_FILE="$FLOODGATE_ROOT/bench/RESULTS.md"
 DIR="$FLOODGATE_ROOT/.data/bench-flashsale-$$"
 HELPER="$FLOODGATE_ROOT/bench/flashsale/flashsale.py"
 ORDER_LUA="$FLOODGATE_ROOT/bench/flashsale/order.lua"
 
-GATEWAY_PID=""
-WORKER_PID=""
-NGINX_PID=""
-SAMPLER_PID=""
-REDIS_STARTED=0
-PG_STARTED=0
-BENCH_STARTED=$SECONDS
-
-# The script's own stdout and stderr, kept aside: a signal that arrives while a step runs with its output
-# sent to a file (wrk, the charge step) would otherwise send the teardown's messages into that file too.
-exec 8>&1 9>&2
-
-# --- Teardown -----------------------------------------------------------------------------------------
-teardown() {
-    local status=$?
-    set +e
-    trap '' INT TERM HUP PIPE
-    exec 1>&8 2>&9
-    log "tearing down the bench"
-    if [ -n "$BOUNDED_PGID" ]; then stop_session "$BOUNDED_PGID" "running step" 5; fi
-    if [ -n "$SAMPLER_PID" ]; then stop_session "$SAMPLER_PID" "stock sampler" 5; fi
-    if [ -n "$GATEWAY_PID" ]; then stop_session "$GATEWAY_PID" "floodgate serve" 10; fi
-    if [ -n "$WORKER_PID" ]; then stop_session "$WORKER_PID" "floodgate worker" 20; fi
-    if [ -n "$NGINX_PID" ]; then stop_session "$NGINX_PID" "nginx" 10; fi
-    if [ "$REDIS_STARTED" -eq 1 ]; then redis_stop "$DIR/redis" NOSAVE; fi
-    if [ "$PG_STARTED" -eq 1 ]; then pg_stop "$DIR/pg"; fi
-    if [ "$status" -ne 0 ]; then
-        local f
-        for f in gateway worker; do
-            if [ -s "$DIR/$f.log" ]; then
-                warn "the bench failed; last lines of the $f's log:"
-                tail -n 20 "$DIR/$f.log" >&2
-            fi
-        done
-    fi
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then
-        note "kept $DIR (BENCH_KEEP=1)"
-    else
-        rm -rf "$DIR"
-    fi
-    exit "$status"
-}
-trap teardown EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+# What the teardown stops, in this order, if it was started; the logs it shows when the bench fails.
+bench_stop_at_exit SAMPLER_PID "stock sampler" 5
+bench_stop_at_exit GATEWAY_PID "floodgate serve" 10
+bench_stop_at_exit WORKER_PID "floodgate worker" 20
+bench_stop_at_exit NGINX_PID "nginx" 10
+bench_show_on_failure gateway 20
+bench_show_on_failure worker 20
+BENCH_KEEPABLE=1   # BENCH_KEEP=1 keeps DIR
+bench_traps
 
 # --- Set-up -------------------------------------------------------------------------------------------
-log "checking Debian packages"
-ensure_packages redis-server postgresql libhiredis-dev libpq-dev nginx-light wrk python3 curl
-ensure_swift_on_path
-pg_find_bindir
-scratch_args
-
-# 1,000 wrk connections need descriptors on both ends (each process has its own limit).
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-NOFILE=$(ulimit -n)
-[ "$NOFILE" = "unlimited" ] && NOFILE=1048576
-if [ "$NOFILE" -lt $((CONNECTIONS * 2 + 1000)) ]; then
-    warn "open-files limit is $NOFILE (could not raise it to 65536): $CONNECTIONS connections may not all open"
-fi
+bench_setup redis-server postgresql libhiredis-dev libpq-dev nginx-light wrk python3 curl
+bench_raise_nofile $((CONNECTIONS * 2 + 1000)) "$CONNECTIONS connections may not all open"
 
 mkdir -p "$DIR"
-pick_free_port REDIS_PORT
-pick_free_port PG_PORT
-pick_free_port GATEWAY_PORT
-pick_free_port WORKER_PORT
-pick_free_port NGINX_PORT
+bench_pick_ports REDIS_PORT PG_PORT GATEWAY_PORT WORKER_PORT NGINX_PORT
+bench_start_stores run
+bench_build
+bench_admin_key
+bench_configure
 
-log "starting Redis on 127.0.0.1:$REDIS_PORT and PostgreSQL on 127.0.0.1:$PG_PORT"
-redis_write_conf "$DIR/redis" "$REDIS_PORT" yes
-REDIS_STARTED=1
-redis_start_daemon "$DIR/redis"
-pg_init "$DIR/pg" run
-PG_STARTED=1   # our own fresh folder: whatever runs from it is ours to stop
-pg_start "$DIR/pg" "$PG_PORT"
-pg_ensure_role_and_database "$PG_PORT" floodgate floodgate
-
-BIN="$(scratch_dir)/release/floodgate"
-TREE=$(git -C "$FLOODGATE_ROOT" describe --always --dirty 2>/dev/null || echo unknown)
-if [ "${BENCH_NO_BUILD:-0}" = 1 ] && [ -x "$BIN" ]; then
-    log "using the existing $BIN as is (BENCH_NO_BUILD=1)"
-    BUILD_NOTE="binary built $(date -u -r "$BIN" '+%Y-%m-%d %H:%M UTC'), not rebuilt; working tree at $TREE"
-else
-    BUILD_NOTE="built from $TREE"
-    log "building the release binary (swift build -c release --product floodgate)"
-    run_bounded 3600 "" swift build -c release --product floodgate "${SCRATCH_ARGS[@]}" || die "the build failed"
-fi
-[ -x "$BIN" ] || die "the build did not produce $BIN"
-
-ADMIN_KEY=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-PG_URL="postgresql://floodgate@127.0.0.1:$PG_PORT/floodgate"
-export FLOODGATE_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
-export FLOODGATE_PG_URL="$PG_URL"
-export FLOODGATE_PORT="$GATEWAY_PORT"
-export FLOODGATE_WORKER_PORT="$WORKER_PORT"
-export FLOODGATE_THREADS="$THREADS"
-export FLOODGATE_ADMIN_KEY="$ADMIN_KEY"
-
-run_bounded 300 "" "$BIN" migrate || die "floodgate migrate failed"
-
-rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
-psql_q() { "$PG_BIN/psql" "$PG_URL" -v ON_ERROR_STOP=1 -qtAX -c "$1"; }
 helper() { python3 "$HELPER" "$@"; }
 # json_field JSON PATH: a (dotted) field of a JSON object; "?" when absent.
 json_field() {
@@ -214,64 +120,13 @@ for k in sys.argv[2].split("."):
     v = v[k] if isinstance(v, dict) and k in v else "?"
 print(", ".join("%s: %s" % kv for kv in sorted(v.items())) or "none" if isinstance(v, dict) else v)' "$1" "$2"
 }
-http_ok() { curl -fs --max-time 2 -o /dev/null "http://127.0.0.1:$1$2"; }
 
 log "starting floodgate serve (FLOODGATE_THREADS=$THREADS) on 127.0.0.1:$GATEWAY_PORT and floodgate worker (metrics on $WORKER_PORT)"
-start_in_own_group "$BIN" serve >>"$DIR/gateway.log" 2>&1
-GATEWAY_PID=$STARTED_PID
-start_in_own_group "$BIN" worker >>"$DIR/worker.log" 2>&1
-WORKER_PID=$STARTED_PID
-deadline=$((SECONDS + 60))
-until http_ok "$GATEWAY_PORT" /health && http_ok "$WORKER_PORT" /health; do
-    pid_alive "$GATEWAY_PID" || die "floodgate serve exited during start-up"
-    pid_alive "$WORKER_PID" || die "floodgate worker exited during start-up"
-    [ "$SECONDS" -lt "$deadline" ] || die "the gateway and the worker did not both answer 200 on /health within 60 s"
-    sleep 0.2
-done
-
-# start_nginx PATH STATUS BODY: nginx from bench/nginx.conf.template in DIR/nginx, answering PATH with
-# STATUS and BODY; sets NGINX_PID.
-start_nginx() {
-    local path=$1 code=$2 body=$3 ndir="$DIR/nginx" user_directive="" temp_paths="" module tpath
-    mkdir -p "$ndir"
-    # As root, nginx's workers drop to an unprivileged user; as anyone else there is nothing to drop.
-    if is_root; then user_directive="user nobody $(id -gn nobody 2>/dev/null || echo nogroup);"; fi
-    # Temporary folders inside ndir instead of the compiled-in /var/lib/nginx (not writable for a normal
-    # user), for each module this nginx has.
-    for module in client_body proxy fastcgi uwsgi scgi; do
-        if [ "$module" = client_body ] || ! nginx -V 2>&1 | grep -q -- "--without-http_${module}_module"; then
-            tpath="$ndir/tmp-$module"
-            mkdir -p "$tpath"
-            temp_paths+="    ${module}_temp_path $tpath;"$'\n'
-        fi
-    done
-    if is_root; then chown -R nobody "$ndir"/tmp-* 2>/dev/null || true; fi
-    local template
-    template=$(<"$FLOODGATE_ROOT/bench/nginx.conf.template")
-    # The shared template answers 200; the gateway's answer here is a 409.
-    [[ $template == *"return 200 '@BODY@';"* ]] || die "bench/nginx.conf.template has no \"return 200 '@BODY@';\" to turn into a $code"
-    template=${template//"return 200 '@BODY@';"/"return $code '@BODY@';"}
-    template=${template//@USER_DIRECTIVE@/$user_directive}
-    template=${template//@NOFILE@/$NOFILE}
-    template=${template//@DIR@/$ndir}
-    template=${template//@WORKER_CONNECTIONS@/$((CONNECTIONS + 2000))}
-    template=${template//@TEMP_PATHS@/${temp_paths%$'\n'}}
-    template=${template//@PORT@/$NGINX_PORT}
-    template=${template//@PATH@/$path}
-    template=${template//@BODY@/$body}
-    printf '%s\n' "$template" >"$ndir/nginx.conf"
-    nginx -t -q -p "$ndir" -e "$ndir/error.log" -c "$ndir/nginx.conf" || die "nginx rejected $ndir/nginx.conf"
-    start_in_own_group nginx -p "$ndir" -e "$ndir/error.log" -c "$ndir/nginx.conf"
-    NGINX_PID=$STARTED_PID
-    nginx_up() { [ "$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$NGINX_PORT$path")" = "$code" ]; }
-    wait_for 20 "nginx on port $NGINX_PORT" nginx_up || die "nginx did not start (see $ndir/error.log)"
-}
+bench_start_gateway /health
+bench_start_worker
 
 # --- Buyers, wallets, the sales -----------------------------------------------------------------------
-log "seeding $USERS users"
-run_bounded 600 "" "$BIN" seed users --count "$USERS" --out "$DIR/users.csv" --token-ttl-seconds 7200 \
-    >"$DIR/seed.log" 2>&1 || die "floodgate seed users failed: $(tail -n 5 "$DIR/seed.log")"
-[ "$(grep -c , "$DIR/users.csv")" -eq "$USERS" ] || die "users.csv holds $(grep -c , "$DIR/users.csv") users, not $USERS"
+bench_seed_users "$USERS"
 
 log "charging every wallet with $CHARGE won (POST /wallet/charge, $CHARGE_THREADS keep-alive clients)"
 run_bounded 600 "" python3 "$HELPER" charge --port "$GATEWAY_PORT" --users "$DIR/users.csv" --amount "$CHARGE" \
@@ -310,33 +165,19 @@ PROBE_STATUS=$(probe_order "$DECOY" "$DIR/409-body.json")
 BODY=$(<"$DIR/409-body.json")
 BODY_BYTES=$(stat -c %s "$DIR/409-body.json")
 [ "$PROBE_STATUS" = 409 ] || die "an order of the sold-out decoy answered $PROBE_STATUS, not 409: $BODY"
-case "$BODY" in *"'"* | *'$'* | *\\*) die "the 409 answer has characters the nginx config cannot carry as is: $BODY" ;; esac
 note "the gateway's 409 for a sold-out product ($BODY_BYTES bytes): $BODY"
 
 log "starting nginx (2 workers) on 127.0.0.1:$NGINX_PORT answering POST /orders with that 409"
-start_nginx /orders 409 "$BODY"
-curl -s --max-time 2 -o "$DIR/nginx-body.json" -X POST "http://127.0.0.1:$NGINX_PORT/orders" --data '{}'
-cmp -s "$DIR/409-body.json" "$DIR/nginx-body.json" ||
-    die "nginx's body differs from the gateway's: '$(cat "$DIR/nginx-body.json")' vs '$BODY'"
+bench_start_nginx POST /orders 409 "$BODY" "$CONNECTIONS"
+bench_nginx_same_body "$DIR/409-body.json" -X POST "http://127.0.0.1:$NGINX_PORT/orders" --data '{}'
 
 # --- wrk ----------------------------------------------------------------------------------------------
 
-# to_ms VALUE: wrk's "850.00us", "1.20ms", "2.01s", "1.00m" in milliseconds.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0; unit = v; sub(/^[0-9.]+/, "", unit)
-        if (unit == "us") n /= 1000; else if (unit == "s") n *= 1000; else if (unit == "m") n *= 60000
-        printf "%.2f", n }'
-}
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-session_ticks() {
-    local pid total=0
-    for pid in $(session_pids "$1"); do total=$((total + $(cpu_ticks "$pid"))); done
-    echo "$total"
-}
+# The tables show milliseconds with two decimals.
+# shellcheck disable=SC2034  # read by to_ms (scripts/lib/bench_measure.sh)
+BENCH_MS_DECIMALS=2
 REDIS_PID=$(redis_pid "$DIR/redis")
 PG_POSTMASTER=$(head -n 1 "$DIR/pg/postmaster.pid" 2>/dev/null || echo 0)
-HZ=$(getconf CLK_TCK)
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { print b - a }'; }
 
@@ -370,10 +211,6 @@ others_cpu() {
 }
 # steal_ticks: CPU time the hypervisor gave to someone else (/proc/stat), all cores.
 steal_ticks() { awk '$1 == "cpu" { print $9 + 0 }' /proc/stat; }
-# pct TICKS SECONDS: % of one core.
-pct() { awk -v t="$1" -v hz="$HZ" -v s="$2" 'BEGIN { printf "%.0f", (s > 0) ? t / hz / s * 100 : 0 }'; }
-# us_per TICKS N: µs of CPU per answer.
-us_per() { awk -v t="$1" -v hz="$HZ" -v n="$2" 'BEGIN { printf "%.1f", (n > 0) ? t / hz / n * 1e6 : 0 }'; }
 
 # order_answers: the gateway's answers to POST /orders so far, by status (`status count` lines), from its
 # /metrics (floodgate_http_requests_total, all loops).
@@ -412,39 +249,18 @@ answers_count() {
         (want == "other" && $1 != "201" && $1 != "409") || $1 == want { n += $2 - before[$1] } END { print n + 0 }' "$1" "$2"
 }
 
-# run_wrk NAME PORT DURATION PRODUCT: one wrk run with bench/flashsale/order.lua; its output lands in
-# DIR/wrk-NAME.txt and its figures in WRK_RPS, WRK_P50, WRK_P90, WRK_P99, WRK_MAX (ms), WRK_REQUESTS,
-# WRK_NON2XX and WRK_2XX (answers, by wrk's own count), WRK_SOCKET (errors), WRK_STATUS_TEXT (by status;
-# only with BENCH_WRK_STATUSES=1), WRK_END (the time wrk exited).
-COMMANDS=()
+# run_wrk NAME PORT PRODUCT: one wrk run with bench/flashsale/order.lua (every request an order of PRODUCT
+# by the next buyer), its output in DIR/wrk-NAME.txt; the figures as bench_wrk sets them, and with
+# BENCH_WRK_STATUSES=1 the answers by status in WRK_STATUS_TEXT.
 run_wrk() {
-    local name=$1 port=$2 duration=$3 product=$4 out
-    out="$DIR/wrk-$name.txt"
-    local cmd=(wrk "-t$WRK_THREADS" "-c$CONNECTIONS" "-d$duration" --latency -s "$ORDER_LUA" "http://127.0.0.1:$port"
-        -- "$DIR/users.csv" "$product" "$WRK_THREADS")
-    # The end is stamped by the same session the moment wrk exits (not after run_bounded's clean-up).
-    # shellcheck disable=SC2016  # expanded by the inner bash
-    run_bounded $((DURATION_SECONDS + 60)) "" bash -c '"${@:2}"; s=$?; date +%s.%N >"$1"; exit $s' run-wrk "$DIR/wrk-$name.end" "${cmd[@]}" \
-        >"$out" 2>&1 || die "wrk failed against $name: $(cat "$out")"
-    WRK_END=$(cat "$DIR/wrk-$name.end")
-    WRK_RPS=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
-    WRK_P50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
-    WRK_P90=$(to_ms "$(awk '$1 == "90%" { print $2 }' "$out")")
-    WRK_P99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
-    WRK_MAX=$(to_ms "$(awk '$1 == "Latency" && NF >= 4 { print $4; exit }' "$out")")
-    WRK_SOCKET=$(awk '/Socket errors:/ { gsub(/,/, ""); s += $4 + $6 + $8 + $10 } END { print s + 0 }' "$out")
-    WRK_REQUESTS=$(awk '/requests in/ { print $1 }' "$out")
-    if [ -z "$WRK_RPS" ] || [ -z "$WRK_REQUESTS" ]; then die "could not read wrk's output: $(cat "$out")"; fi
-    WRK_NON2XX=$(awk '/Non-2xx or 3xx responses:/ { s += $5 } END { print s + 0 }' "$out")
-    WRK_2XX=$((WRK_REQUESTS - WRK_NON2XX))
-    WRK_STATUS_TEXT=$(awk '$1 == "status" { printf "%s%s: %s", sep, $2, $3; sep = ", " }' "$out")
-    COMMANDS+=("${cmd[*]//"$DIR"/\$DIR}   # $name")
+    bench_wrk "$1" "$DIR/wrk-$1.txt" $((DURATION_SECONDS + 60)) "-t$WRK_THREADS" "-c$CONNECTIONS" "-d$DURATION" --latency \
+        -s "$ORDER_LUA" "http://127.0.0.1:$2" -- "$DIR/users.csv" "$3" "$WRK_THREADS"
 }
 
 # Per run (rows of the runs table) and per round (the races).
 RUN=0
 RUN_ROWS=()
-declare -A SUM_RPS SUM_P50 MAX_P99 REQUESTS BAD TICKS SECS
+declare -A BAD TICKS SECS
 declare -a G_RPS_R G_2XX G_P99 M_201 M_OTHER M_TEXT SERVER_LATENCY G_STATUS_TEXT
 declare -a DRAIN_SECONDS DRAIN_TEXT STOCK_FIRST_MS STOCK_ZERO_MS STOCK_MIN STOCK_CHANGES
 declare -a FIRST_PLACED_MS LAST_PLACED_MS LAST_PAID_MS LAG_P50_MS LAG_P99_MS LAG_MAX_MS
@@ -459,10 +275,7 @@ record_run() {
     local name=$1 others=$3 steal=$4 bad=$((WRK_SOCKET + $5))
     RUN=$((RUN + 1))
     RUN_ROWS+=("| $RUN | $name | $WRK_REQUESTS | $WRK_RPS | $WRK_P50 ms | $WRK_P90 ms | $WRK_P99 ms | $WRK_MAX ms | $WRK_2XX | $WRK_NON2XX | $WRK_SOCKET | $others; steal $steal |")
-    SUM_RPS[$name]=$(awk -v a="${SUM_RPS[$name]:-0}" -v b="$WRK_RPS" 'BEGIN { print a + b }')
-    SUM_P50[$name]=$(awk -v a="${SUM_P50[$name]:-0}" -v b="$WRK_P50" 'BEGIN { print a + b }')
-    MAX_P99[$name]=$(awk -v a="${MAX_P99[$name]:-0}" -v b="$WRK_P99" 'BEGIN { print (b > a) ? b : a }')
-    REQUESTS[$name]=$((${REQUESTS[$name]:-0} + WRK_REQUESTS))
+    bench_add "$name"
     BAD[$name]=$((${BAD[$name]:-0} + bad))
     SECS[$name]=$(awk -v a="${SECS[$name]:-0}" -v b="$2" 'BEGIN { print a + b }')
 }
@@ -481,7 +294,7 @@ race() {
     cpu_snapshot >"$DIR/cpu-gateway-$r-before.txt"
     s0=$(steal_ticks) g0=$(cpu_ticks "$GATEWAY_PID") r0=$(cpu_ticks "$REDIS_PID") w0=$(cpu_ticks "$WORKER_PID")
     t0=$(now)
-    run_wrk "gateway-$r" "$GATEWAY_PORT" "$DURATION" "$product"
+    run_wrk "gateway-$r" "$GATEWAY_PORT" "$product"
 
     # Drain: the time from the end of wrk until PostgreSQL holds every unit's PAID order.
     local checks=0 paid=0 at deadline=$((SECONDS + DRAIN_TIMEOUT))
@@ -498,7 +311,7 @@ race() {
     REDIS_TICKS=$((REDIS_TICKS + $(cpu_ticks "$REDIS_PID") - r0))
     WORKER_TICKS=$((WORKER_TICKS + $(cpu_ticks "$WORKER_PID") - w0))
     local steal others
-    steal="$(pct $(($(steal_ticks) - s0)) "$window")%"
+    steal="$(cpu_pct $(($(steal_ticks) - s0)) "$window")%"
     cpu_snapshot >"$DIR/cpu-gateway-$r-after.txt"
     others=$(others_cpu "$DIR/cpu-gateway-$r-before.txt" "$DIR/cpu-gateway-$r-after.txt" "$window")
     stop_session "$SAMPLER_PID" "stock sampler" 5
@@ -598,9 +411,9 @@ nginx_run() {
     log "round $r, nginx: $CONNECTIONS connections, $DURATION"
     cpu_snapshot >"$DIR/cpu-nginx-$r-before.txt"
     s0=$(steal_ticks) n0=$(session_ticks "$NGINX_PID") t0=$(now)
-    run_wrk "nginx-$r" "$NGINX_PORT" "$DURATION" "${PRODUCTS[r]}"
+    run_wrk "nginx-$r" "$NGINX_PORT" "${PRODUCTS[r]}"
     TICKS[nginx]=$((${TICKS[nginx]:-0} + $(session_ticks "$NGINX_PID") - n0))
-    steal="$(pct $(($(steal_ticks) - s0)) "$(since "$t0")")%"
+    steal="$(cpu_pct $(($(steal_ticks) - s0)) "$(since "$t0")")%"
     cpu_snapshot >"$DIR/cpu-nginx-$r-after.txt"
     others=$(others_cpu "$DIR/cpu-nginx-$r-before.txt" "$DIR/cpu-nginx-$r-after.txt" "$(since "$t0")")
     # nginx answers every request with a 409: anything else wrk read (2xx) counts as bad.
@@ -637,34 +450,21 @@ WALLETS=$(cat "$DIR/wallets.json")
 W_SUM=$(json_field "$WALLETS" sum) W_MIN=$(json_field "$WALLETS" min) W_MAX=$(json_field "$WALLETS" max)
 EXPECTED_BALANCES=$((USERS * CHARGE - ROUNDS * STOCK * PRICE))
 note "wallets: sum $W_SUM (expected $EXPECTED_BALANCES), lowest $W_MIN, highest $W_MAX"
-complaints() { grep -c -E 'level=(warn|error)' "$1" 2>/dev/null || true; }
-first_complaint() { grep -m1 -E 'level=(warn|error)' "$1" 2>/dev/null | cut -c1-200; }
 GATEWAY_COMPLAINTS=$(complaints "$DIR/gateway.log")
 WORKER_COMPLAINTS=$(complaints "$DIR/worker.log")
-for f in gateway worker; do
-    if [ "$(complaints "$DIR/$f.log")" -gt 0 ]; then
-        warn "the $f logged $(complaints "$DIR/$f.log") warnings or errors; the first ones:"
-        grep -E 'level=(warn|error)' "$DIR/$f.log" | head -n 5 >&2
-    fi
-done
+bench_warn_complaints gateway
+bench_warn_complaints worker
 DEAD_LETTERS=$(curl -fs --max-time 2 "http://127.0.0.1:$WORKER_PORT/metrics" | awk '$1 == "floodgate_outbox_dead_letters_total" { print $2 }' || true)
 
 # --- Verdicts -----------------------------------------------------------------------------------------
 verdict() { if awk "BEGIN { exit !($1) }"; then echo "PASS"; else echo "**MISS**"; fi; }
 is_number() { [[ $1 =~ ^-?[0-9]+$ ]]; }
-mean() { awk -v s="$1" -v n="$2" 'BEGIN { printf "%.0f", s / n }'; }
-G_RPS=$(mean "${SUM_RPS[gateway]}" "$ROUNDS")
-N_RPS=$(mean "${SUM_RPS[nginx]}" "$ROUNDS")
-RATIO=$(awk -v a="$G_RPS" -v b="$N_RPS" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
-G_P50=$(awk -v s="${SUM_P50[gateway]}" -v n="$ROUNDS" 'BEGIN { printf "%.2f", s / n }')
-N_P50=$(awk -v s="${SUM_P50[nginx]}" -v n="$ROUNDS" 'BEGIN { printf "%.2f", s / n }')
-G_P99_WORST=$(awk -v v="${MAX_P99[gateway]}" 'BEGIN { printf "%.2f", v }')
-N_P99_WORST=$(awk -v v="${MAX_P99[nginx]}" 'BEGIN { printf "%.2f", v }')
+bench_compare gateway nginx
 G_BAD=${BAD[gateway]} N_BAD=${BAD[nginx]}
-GW_CPU=$(pct "${TICKS[gateway]}" "${SECS[gateway]}") GW_US=$(us_per "${TICKS[gateway]}" "${REQUESTS[gateway]}")
-REDIS_CPU=$(pct "$REDIS_TICKS" "${SECS[gateway]}") REDIS_US=$(us_per "$REDIS_TICKS" "${REQUESTS[gateway]}")
-WORKER_CPU=$(pct "$WORKER_TICKS" "${SECS[gateway]}")
-NGINX_CPU=$(pct "${TICKS[nginx]}" "${SECS[nginx]}") NGINX_US=$(us_per "${TICKS[nginx]}" "${REQUESTS[nginx]}")
+GW_CPU=$(cpu_pct "${TICKS[gateway]}" "${SECS[gateway]}") GW_US=$(cpu_us "${TICKS[gateway]}" "${REQUESTS[gateway]}")
+REDIS_CPU=$(cpu_pct "$REDIS_TICKS" "${SECS[gateway]}") REDIS_US=$(cpu_us "$REDIS_TICKS" "${REQUESTS[gateway]}")
+WORKER_CPU=$(cpu_pct "$WORKER_TICKS" "${SECS[gateway]}")
+NGINX_CPU=$(cpu_pct "${TICKS[nginx]}" "${SECS[nginx]}") NGINX_US=$(cpu_us "${TICKS[nginx]}" "${REQUESTS[nginx]}")
 
 # Correctness: in every round every count of sold units agrees and equals the stock; nothing oversold or
 # left open.
@@ -716,16 +516,12 @@ rounds() {
 
 # --- RESULTS.md ---------------------------------------------------------------------------------------
 section="$DIR/section.md"
-MINUTES=$(awk -v s=$((SECONDS - BENCH_STARTED)) 'BEGIN { printf "%d min %02d s", s / 60, s % 60 }')
+MINUTES=$(bench_elapsed)
 {
     echo "<!-- flashsale.sh begin -->"
     echo "## Flash sale: $USERS buyers race for $STOCK units (bench/flashsale.sh)"
     echo
-    echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores, Linux $(uname -r)" \
-        "($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)); $("$BIN" version 2>/dev/null | head -n 1 || echo 'floodgate (version unknown)')" \
-        "($BUILD_NOTE)," \
-        "$(nginx -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }'), redis $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-)," \
-        "PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }'). The whole bench took $MINUTES."
+    echo "$(bench_measured floodgate nginx wrk redis postgres) The whole bench took $MINUTES."
     echo
     echo "$USERS seeded users, each wallet charged with $CHARGE won (POST /wallet/charge, $CHARGE_THREADS keep-alive clients: ${CHARGE_SECONDS} s). Each round is a fresh sale: an event without a queue and its product, $STOCK units at $PRICE won (POST /admin/events, POST /admin/products)."
     echo "wrk sends POST /orders \`{\"items\":[{\"productId\":\"…\",\"quantity\":1}]}\` (pay defaults to true) with \`bench/flashsale/order.lua\`: every request from the next buyer, cycling through all $USERS, for $DURATION at $CONNECTIONS connections — every buyer keeps trying until the run ends, and once the stock is gone each attempt is a 409 OUT_OF_STOCK; every attempt counts."
@@ -804,10 +600,5 @@ MINUTES=$(awk -v s=$((SECONDS - BENCH_STARTED)) 'BEGIN { printf "%d min %02d s",
     echo "<!-- flashsale.sh end -->"
 } >"$section"
 
-bench_write_section flashsale.sh "$section" "$RESULTS_FILE"
-
-echo
-sed -n '/^| connections/,/^$/p' "$section"
-grep -E '^- ' "$section"
-log "wrote bench/RESULTS.md (section flashsale.sh) in $MINUTES"
+bench_publish flashsale.sh "$section" "| connections" "$MINUTES"
 [ "$CORRECT" = yes ] || die "correctness checks failed (recorded in bench/RESULTS.md): ${WHY[*]}"

@@ -33,11 +33,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-source "$here/../scripts/lib/common.sh"
-source "$here/../scripts/lib/packages.sh"
-source "$here/../scripts/lib/redis.sh"
-source "$here/../scripts/lib/postgres.sh"
-source "$here/../scripts/lib/bench.sh"
+source "$here/../scripts/lib/bench.sh"   # and, through it, the other libraries
 cd "$FLOODGATE_ROOT"
 
 DURATION=${BENCH_DURATION:-10s}
@@ -47,11 +43,8 @@ USERS=${BENCH_USERS:-10000}
 MEMORY_USERS=${BENCH_MEMORY_USERS:-1000000}
 THREADS=2
 ENTER_THREADS=8
-# wrk's duration in seconds ("10s", "2m", "1h", or a bare number of seconds), for the time bound of each run.
-DURATION_SECONDS=$(awk -v d="$DURATION" 'BEGIN {
-    n = d + 0; unit = d; sub(/^[0-9.]+/, "", unit)
-    if (unit == "m") n *= 60; else if (unit == "h") n *= 3600
-    printf "%d", n + 0.999 }')
+# wrk's duration in seconds, for the time bound of each run.
+DURATION_SECONDS=$(seconds_of "$DURATION")
 [ "$DURATION_SECONDS" -gt 0 ] || die "BENCH_DURATION=$DURATION: expected something like 10s"
 
 # Targets from DESIGN.md ("What fast means") and issue 5.
@@ -59,160 +52,37 @@ TARGET_RATIO=0.6
 TARGET_P99_MS=10
 TARGET_BYTES_PER_USER=150
 
-RESULTS_FILE="$FLOODGATE_ROOT/bench/RESULTS.md"
 DIR="$FLOODGATE_ROOT/.data/bench-poll-$$"
 QUEUE_PY="$FLOODGATE_ROOT/bench/poll/queue.py"
 POLL_LUA="$FLOODGATE_ROOT/bench/poll/poll.lua"
 
-GATEWAY_PID=""
-NGINX_PID=""
-REDIS_STARTED=0
-PG_STARTED=0
-BENCH_STARTED=$SECONDS
-
-# The script's own stdout and stderr, kept aside: a signal that arrives while a step runs with its output
-# sent to a file (wrk, the enter step) would otherwise send the teardown's messages into that file too.
-exec 8>&1 9>&2
-
-# --- Teardown -----------------------------------------------------------------------------------------
-teardown() {
-    local status=$?
-    set +e
-    trap '' INT TERM HUP PIPE
-    exec 1>&8 2>&9
-    log "tearing down the bench"
-    if [ -n "$BOUNDED_PGID" ]; then stop_session "$BOUNDED_PGID" "running step" 5; fi
-    if [ -n "$GATEWAY_PID" ]; then stop_session "$GATEWAY_PID" "floodgate serve" 10; fi
-    if [ -n "$NGINX_PID" ]; then stop_session "$NGINX_PID" "nginx" 10; fi
-    if [ "$REDIS_STARTED" -eq 1 ]; then redis_stop "$DIR/redis" NOSAVE; fi
-    if [ "$PG_STARTED" -eq 1 ]; then pg_stop "$DIR/pg"; fi
-    if [ "$status" -ne 0 ] && [ -f "$DIR/gateway.log" ]; then
-        warn "the bench failed; last lines of the gateway's log:"
-        tail -n 20 "$DIR/gateway.log" >&2
-    fi
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then
-        note "kept $DIR (BENCH_KEEP=1)"
-    else
-        rm -rf "$DIR"
-    fi
-    exit "$status"
-}
-trap teardown EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+# What the teardown stops, in this order, if it was started; the log it shows when the bench fails.
+bench_stop_at_exit GATEWAY_PID "floodgate serve" 10
+bench_stop_at_exit NGINX_PID "nginx" 10
+bench_show_on_failure gateway 20
+BENCH_KEEPABLE=1   # BENCH_KEEP=1 keeps DIR
+bench_traps
 
 # --- Set-up -------------------------------------------------------------------------------------------
-log "checking Debian packages"
-ensure_packages redis-server postgresql libhiredis-dev libpq-dev nginx-light wrk python3 curl
-ensure_swift_on_path
-pg_find_bindir
-scratch_args
-
-# 1,000 wrk connections need descriptors on both ends (each process has its own limit).
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-NOFILE=$(ulimit -n)
-[ "$NOFILE" = "unlimited" ] && NOFILE=1048576
-if [ "$NOFILE" -lt $((CONNECTIONS * 2 + 1000)) ]; then
-    warn "open-files limit is $NOFILE (could not raise it to 65536): $CONNECTIONS connections may not all open"
-fi
+bench_setup redis-server postgresql libhiredis-dev libpq-dev nginx-light wrk python3 curl
+bench_raise_nofile $((CONNECTIONS * 2 + 1000)) "$CONNECTIONS connections may not all open"
 
 mkdir -p "$DIR"
-pick_free_port REDIS_PORT
-pick_free_port PG_PORT
-pick_free_port GATEWAY_PORT
-pick_free_port NGINX_PORT
-
-log "starting Redis on 127.0.0.1:$REDIS_PORT and PostgreSQL on 127.0.0.1:$PG_PORT"
-redis_write_conf "$DIR/redis" "$REDIS_PORT" yes
-REDIS_STARTED=1
-redis_start_daemon "$DIR/redis"
-pg_init "$DIR/pg" test
-PG_STARTED=1   # our own fresh folder: whatever runs from it is ours to stop
-pg_start "$DIR/pg" "$PG_PORT"
-pg_ensure_role_and_database "$PG_PORT" floodgate floodgate
-
-BIN="$(scratch_dir)/release/floodgate"
-TREE=$(git -C "$FLOODGATE_ROOT" describe --always --dirty 2>/dev/null || echo unknown)
-if [ "${BENCH_NO_BUILD:-0}" = 1 ] && [ -x "$BIN" ]; then
-    log "using the existing $BIN as is (BENCH_NO_BUILD=1)"
-    BUILD_NOTE="binary built $(date -u -r "$BIN" '+%Y-%m-%d %H:%M UTC'), not rebuilt; working tree at $TREE"
-else
-    BUILD_NOTE="built from $TREE"
-    log "building the release binary (swift build -c release --product floodgate)"
-    run_bounded 3600 "" swift build -c release --product floodgate "${SCRATCH_ARGS[@]}" || die "the build failed"
-fi
-[ -x "$BIN" ] || die "the build did not produce $BIN"
-
-ADMIN_KEY=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-export FLOODGATE_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
-export FLOODGATE_PG_URL="postgresql://floodgate@127.0.0.1:$PG_PORT/floodgate"
-export FLOODGATE_PORT="$GATEWAY_PORT"
-export FLOODGATE_THREADS="$THREADS"
-export FLOODGATE_ADMIN_KEY="$ADMIN_KEY"
+bench_pick_ports REDIS_PORT PG_PORT GATEWAY_PORT NGINX_PORT
+bench_start_stores test
+bench_build
 # No worker: nothing here writes an outbox event (maxActive 0 admits nobody).
+bench_admin_key
+bench_configure
 
-run_bounded 300 "" "$BIN" migrate || die "floodgate migrate failed"
-
-rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 queue_py() { python3 "$QUEUE_PY" "$@"; }
 json_field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get(sys.argv[2], "?"))' "$1" "$2"; }
-http_ok() { curl -fs --max-time 2 -o /dev/null "http://127.0.0.1:$1$2"; }
-
-# start_gateway: `floodgate serve`, its output in gateway.log; sets GATEWAY_PID.
-start_gateway() {
-    start_in_own_group "$BIN" serve >>"$DIR/gateway.log" 2>&1
-    GATEWAY_PID=$STARTED_PID
-    local deadline=$((SECONDS + 60))
-    until http_ok "$GATEWAY_PORT" /health; do
-        pid_alive "$GATEWAY_PID" || die "floodgate serve exited during start-up"
-        [ "$SECONDS" -lt "$deadline" ] || die "the gateway did not answer 200 on /health within 60 s"
-        sleep 0.2
-    done
-}
-
-# start_nginx PATH BODY: nginx from bench/nginx.conf.template in DIR/nginx, answering GET PATH with BODY;
-# sets NGINX_PID.
-start_nginx() {
-    local path=$1 body=$2 ndir="$DIR/nginx" user_directive="" temp_paths="" module tpath
-    mkdir -p "$ndir"
-    # As root, nginx's workers drop to an unprivileged user; as anyone else there is nothing to drop.
-    if is_root; then user_directive="user nobody $(id -gn nobody 2>/dev/null || echo nogroup);"; fi
-    # Temporary folders inside ndir instead of the compiled-in /var/lib/nginx (not writable for a normal
-    # user), for each module this nginx has.
-    for module in client_body proxy fastcgi uwsgi scgi; do
-        if [ "$module" = client_body ] || ! nginx -V 2>&1 | grep -q -- "--without-http_${module}_module"; then
-            tpath="$ndir/tmp-$module"
-            mkdir -p "$tpath"
-            temp_paths+="    ${module}_temp_path $tpath;"$'\n'
-        fi
-    done
-    if is_root; then chown -R nobody "$ndir"/tmp-* 2>/dev/null || true; fi
-    local template
-    template=$(<"$FLOODGATE_ROOT/bench/nginx.conf.template")
-    template=${template//@USER_DIRECTIVE@/$user_directive}
-    template=${template//@NOFILE@/$NOFILE}
-    template=${template//@DIR@/$ndir}
-    template=${template//@WORKER_CONNECTIONS@/$((CONNECTIONS + 2000))}
-    template=${template//@TEMP_PATHS@/${temp_paths%$'\n'}}
-    template=${template//@PORT@/$NGINX_PORT}
-    template=${template//@PATH@/$path}
-    template=${template//@BODY@/$body}
-    printf '%s\n' "$template" >"$ndir/nginx.conf"
-    nginx -t -q -p "$ndir" -e "$ndir/error.log" -c "$ndir/nginx.conf" || die "nginx rejected $ndir/nginx.conf"
-    start_in_own_group nginx -p "$ndir" -e "$ndir/error.log" -c "$ndir/nginx.conf"
-    NGINX_PID=$STARTED_PID
-    wait_for 20 "nginx on port $NGINX_PORT" http_ok "$NGINX_PORT" "$path" || die "nginx did not start (see $ndir/error.log)"
-}
 
 log "starting floodgate serve (FLOODGATE_THREADS=$THREADS) on 127.0.0.1:$GATEWAY_PORT"
-start_gateway
+bench_start_gateway /health
 
 # --- Users, event, places in line ---------------------------------------------------------------------
-log "seeding $USERS users"
-run_bounded 600 "" "$BIN" seed users --count "$USERS" --out "$DIR/users.csv" --token-ttl-seconds 7200 \
-    >"$DIR/seed.log" 2>&1 || die "floodgate seed users failed: $(tail -n 5 "$DIR/seed.log")"
-[ "$(grep -c , "$DIR/users.csv")" -eq "$USERS" ] || die "users.csv holds $(grep -c , "$DIR/users.csv") users, not $USERS"
+bench_seed_users "$USERS"
 
 EVENT=$(queue_py create-event --port "$GATEWAY_PORT" --admin-key "$ADMIN_KEY" --name "Bench poll") ||
     die "could not create the event"
@@ -239,81 +109,42 @@ python3 -c 'import base64, json, sys; sys.stdout.buffer.write(base64.b64decode(j
 BODY=$(<"$DIR/poll-body.json")
 BODY_BYTES=$(stat -c %s "$DIR/poll-body.json")
 BODY_POSITION=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["position"])' "$DIR/poll-body.json")
-case "$BODY" in *"'"* | *'$'* | *\\*) die "the poll answer has characters the nginx config cannot carry as is: $BODY" ;; esac
 note "a real poll answer ($BODY_BYTES bytes): $BODY"
 
 log "starting nginx (2 workers) on 127.0.0.1:$NGINX_PORT with that body on $QUEUE_PATH"
-start_nginx "$QUEUE_PATH" "$BODY"
-curl -s --max-time 2 -o "$DIR/nginx-body.json" "http://127.0.0.1:$NGINX_PORT$QUEUE_PATH"
-cmp -s "$DIR/poll-body.json" "$DIR/nginx-body.json" ||
-    die "nginx's body differs from the gateway's: '$(cat "$DIR/nginx-body.json")' vs '$BODY'"
+bench_start_nginx GET "$QUEUE_PATH" 200 "$BODY" "$CONNECTIONS"
+bench_nginx_same_body "$DIR/poll-body.json" "http://127.0.0.1:$NGINX_PORT$QUEUE_PATH"
 
 # --- wrk ----------------------------------------------------------------------------------------------
 
-# to_ms VALUE: wrk's "850.00us", "1.20ms", "2.01s", "1.00m" in milliseconds.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0; unit = v; sub(/^[0-9.]+/, "", unit)
-        if (unit == "us") n /= 1000; else if (unit == "s") n *= 1000; else if (unit == "m") n *= 60000
-        printf "%.3f", n }'
-}
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 REDIS_PID=$(redis_pid "$DIR/redis")
-HZ=$(getconf CLK_TCK)
-
-# run_wrk NAME PORT DURATION: one wrk run with bench/poll/poll.lua; its output lands in
-# DIR/wrk-NAME-N.txt and its figures in WRK_RPS, WRK_P50, WRK_P99 (ms), WRK_NON2XX, WRK_SOCKET (errors).
 WRK_RUN=0
-run_wrk() {
-    local name=$1 port=$2 duration=$3 out
-    WRK_RUN=$((WRK_RUN + 1))
-    out="$DIR/wrk-$name-$WRK_RUN.txt"
-    local cmd=(wrk -t2 "-c$CONNECTIONS" "-d$duration" --latency -s "$POLL_LUA" "http://127.0.0.1:$port"
-        -- "$DIR/pairs.txt" "$QUEUE_PATH")
-    run_bounded $((DURATION_SECONDS + 60)) "" "${cmd[@]}" >"$out" 2>&1 || die "wrk failed against $name: $(cat "$out")"
-    WRK_RPS=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
-    WRK_P50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
-    WRK_P99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
-    WRK_NON2XX=$(awk '/Non-2xx or 3xx responses:/ { s += $5 } END { print s + 0 }' "$out")
-    WRK_SOCKET=$(awk '/Socket errors:/ { gsub(/,/, ""); s += $4 + $6 + $8 + $10 } END { print s + 0 }' "$out")
-    WRK_REQUESTS=$(awk '/requests in/ { print $1 }' "$out")
-    if [ -z "$WRK_RPS" ] || [ -z "$WRK_REQUESTS" ]; then die "could not read wrk's output: $(cat "$out")"; fi
-    COMMANDS+=("${cmd[*]//"$DIR"/\$DIR}   # $name")
-}
-
-declare -A SUM_RPS SUM_P50 MAX_P99 NON2XX SOCKET REQUESTS
-COMMANDS=()
 RUN_ROWS=()
-# nginx_ticks: CPU ticks of nginx's master and workers (its session).
-nginx_ticks() {
-    local pid total=0
-    for pid in $(session_pids "$NGINX_PID"); do total=$((total + $(cpu_ticks "$pid" 2>/dev/null || echo 0))); done
-    echo "$total"
-}
+declare -A NON2XX SOCKET
 # CPU ticks used during the measured runs: the gateway's and Redis's during the gateway's runs, nginx's
 # during its own.
 GW_TICKS=0 REDIS_TICKS=0 GW_SECONDS=0 NGINX_TICKS=0 NGINX_SECONDS=0
 measure() {
     local name=$1 port=$2 g0 r0 n0 t0
     note "$name, $CONNECTIONS connections, $DURATION"
-    g0=$(cpu_ticks "$GATEWAY_PID") r0=$(cpu_ticks "$REDIS_PID") n0=$(nginx_ticks) t0=$(date +%s.%N)
-    run_wrk "$name" "$port" "$DURATION"
+    g0=$(cpu_ticks "$GATEWAY_PID") r0=$(cpu_ticks "$REDIS_PID") n0=$(session_ticks "$NGINX_PID") t0=$(date +%s.%N)
+    WRK_RUN=$((WRK_RUN + 1))
+    # bench/poll/poll.lua: every request another user's (bearer, queue token) pair.
+    bench_wrk "$name" "$DIR/wrk-$name-$WRK_RUN.txt" $((DURATION_SECONDS + 60)) -t2 "-c$CONNECTIONS" "-d$DURATION" \
+        --latency -s "$POLL_LUA" "http://127.0.0.1:$port" -- "$DIR/pairs.txt" "$QUEUE_PATH"
     if [ "$name" = gateway ]; then
         GW_TICKS=$((GW_TICKS + $(cpu_ticks "$GATEWAY_PID") - g0))
         REDIS_TICKS=$((REDIS_TICKS + $(cpu_ticks "$REDIS_PID") - r0))
         GW_SECONDS=$(awk -v a="$GW_SECONDS" -v t0="$t0" -v t1="$(date +%s.%N)" 'BEGIN { print a + t1 - t0 }')
     else
-        NGINX_TICKS=$((NGINX_TICKS + $(nginx_ticks) - n0))
+        NGINX_TICKS=$((NGINX_TICKS + $(session_ticks "$NGINX_PID") - n0))
         NGINX_SECONDS=$(awk -v a="$NGINX_SECONDS" -v t0="$t0" -v t1="$(date +%s.%N)" 'BEGIN { print a + t1 - t0 }')
     fi
     note "  $WRK_RPS req/s, p50 $WRK_P50 ms, p99 $WRK_P99 ms, non-2xx $WRK_NON2XX, socket errors $WRK_SOCKET"
     RUN_ROWS+=("| $WRK_RUN | $name | $WRK_REQUESTS | $WRK_RPS | $WRK_P50 ms | $WRK_P99 ms | $WRK_NON2XX | $WRK_SOCKET |")
-    SUM_RPS[$name]=$(awk -v a="${SUM_RPS[$name]:-0}" -v b="$WRK_RPS" 'BEGIN { print a + b }')
-    SUM_P50[$name]=$(awk -v a="${SUM_P50[$name]:-0}" -v b="$WRK_P50" 'BEGIN { print a + b }')
-    MAX_P99[$name]=$(awk -v a="${MAX_P99[$name]:-0}" -v b="$WRK_P99" 'BEGIN { print (b > a) ? b : a }')
+    bench_add "$name"
     NON2XX[$name]=$((${NON2XX[$name]:-0} + WRK_NON2XX))
     SOCKET[$name]=$((${SOCKET[$name]:-0} + WRK_SOCKET))
-    REQUESTS[$name]=$((${REQUESTS[$name]:-0} + WRK_REQUESTS))
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -332,8 +163,6 @@ for ((round = 1; round <= ROUNDS; round++)); do
     fi
 done
 # CPU as % of one core, and CPU time per answered request (µs).
-cpu_pct() { awk -v t="$1" -v hz="$HZ" -v s="$2" 'BEGIN { printf "%.0f", (s > 0) ? t / hz / s * 100 : 0 }'; }
-cpu_us() { awk -v t="$1" -v hz="$HZ" -v n="$2" 'BEGIN { printf "%.1f", (n > 0) ? t / hz / n * 1e6 : 0 }'; }
 GW_CPU=$(cpu_pct "$GW_TICKS" "$GW_SECONDS")
 REDIS_CPU=$(cpu_pct "$REDIS_TICKS" "$GW_SECONDS")
 NGINX_CPU=$(cpu_pct "$NGINX_TICKS" "$NGINX_SECONDS")
@@ -349,11 +178,8 @@ queue_py poll --port "$GATEWAY_PORT" --event "$EVENT" --pairs "$DIR/pairs.txt" -
     POLL_AFTER_OK="**no**: $(cat "$DIR/poll-after.json")"
 note "after the runs: ZCARD $WAITING_AFTER; 200 sampled polls all 200 WAITING: $POLL_AFTER_OK"
 # Anything the gateway logged as a warning or an error while it served the polls.
-GATEWAY_COMPLAINTS=$(grep -c -E 'level=(warn|error)' "$DIR/gateway.log" || true)
-if [ "$GATEWAY_COMPLAINTS" -gt 0 ]; then
-    warn "the gateway logged $GATEWAY_COMPLAINTS warnings or errors; the first ones:"
-    grep -E 'level=(warn|error)' "$DIR/gateway.log" | head -n 5 >&2
-fi
+GATEWAY_COMPLAINTS=$(complaints "$DIR/gateway.log")
+bench_warn_complaints gateway
 # The memory load runs lua/queue.lua as it is in the tree; the gateway loaded the copy built into it.
 QUEUE_SHA=$(sha1sum "$FLOODGATE_ROOT/lua/queue.lua" | cut -d' ' -f1)
 if [ "$(rcli SCRIPT EXISTS "$QUEUE_SHA" | head -n 1)" = 1 ]; then
@@ -371,10 +197,8 @@ MEM_EVENT=$(queue_py create-event --port "$GATEWAY_PORT" --admin-key "$ADMIN_KEY
 MEM_TAG="{ev:$MEM_EVENT}"
 [ -n "$(rcli HGET "$MEM_TAG:queue:conf" secret)" ] || die "the event's settings are not in Redis after POST /admin/events"
 # Neither the gateway (whose admission ticker would run on this queue too) nor nginx has a part here.
-stop_session "$NGINX_PID" "nginx" 10
-NGINX_PID=""
-stop_session "$GATEWAY_PID" "floodgate serve" 10
-GATEWAY_PID=""
+bench_stop NGINX_PID
+bench_stop GATEWAY_PID
 AOF_BEFORE=$(rcli CONFIG GET appendonly | tail -n 1)
 FSYNC_BEFORE=$(rcli CONFIG GET appendfsync | tail -n 1)
 MAXMEMORY=$(rcli CONFIG GET maxmemory | tail -n 1)
@@ -416,29 +240,19 @@ verdict() { if awk "BEGIN { exit !($1) }"; then echo "PASS"; else echo "**MISS**
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 per_user() { awk -v b="$1" -v n="$MEM_WAITING" 'BEGIN { printf "%.1f", (n > 0) ? b / n : 0 }'; }
 
-G_RPS=$(awk -v s="${SUM_RPS[gateway]}" -v r="$ROUNDS" 'BEGIN { printf "%.0f", s / r }')
-N_RPS=$(awk -v s="${SUM_RPS[nginx]}" -v r="$ROUNDS" 'BEGIN { printf "%.0f", s / r }')
-RATIO=$(awk -v a="$G_RPS" -v b="$N_RPS" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
-G_P50=$(awk -v s="${SUM_P50[gateway]}" -v r="$ROUNDS" 'BEGIN { printf "%.2f", s / r }')
-N_P50=$(awk -v s="${SUM_P50[nginx]}" -v r="$ROUNDS" 'BEGIN { printf "%.2f", s / r }')
-G_P99=$(awk -v v="${MAX_P99[gateway]}" 'BEGIN { printf "%.2f", v }')
-N_P99=$(awk -v v="${MAX_P99[nginx]}" 'BEGIN { printf "%.2f", v }')
+bench_compare gateway nginx
 G_BAD=$((NON2XX[gateway] + SOCKET[gateway]))
 N_BAD=$((NON2XX[nginx] + SOCKET[nginx]))
 # A run with errors or non-2xx answers does not pass, however fast it was.
 clean() { if [ "$G_BAD" -eq 0 ] && [ "$WAITING_AFTER" -eq "$USERS" ] && [ "$POLL_AFTER_OK" = yes ]; then "$@"; else echo "**MISS** (the gateway's answers were not all 200 WAITING, see below)"; fi; }
 
 section="$DIR/section.md"
-MINUTES=$(awk -v s=$((SECONDS - BENCH_STARTED)) 'BEGIN { printf "%d min %02d s", s / 60, s % 60 }')
+MINUTES=$(bench_elapsed)
 {
     echo "<!-- poll.sh begin -->"
     echo "## Waiting-queue polls: gateway vs nginx, and memory per waiting user (bench/poll.sh)"
     echo
-    echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores, Linux $(uname -r)" \
-        "($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)); $("$BIN" version 2>/dev/null | head -n 1 || echo 'floodgate (version unknown)')" \
-        "($BUILD_NOTE)," \
-        "$(nginx -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }'), redis $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-)," \
-        "PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }'). The whole bench took $MINUTES."
+    echo "$(bench_measured floodgate nginx wrk redis postgres) The whole bench took $MINUTES."
     echo
     echo "$USERS seeded users each took a place in one event's queue (POST /events/{id}/queue; maxActive 0, so all stay WAITING at positions 1..$USERS)."
     echo "wrk then polls GET /events/{id}/queue with \`bench/poll/poll.lua\`: every request carries another user's \`Authorization: Bearer\` and \`X-Queue-Token\`, cycling through all $USERS pairs;"
@@ -450,15 +264,15 @@ MINUTES=$(awk -v s=$((SECONDS - BENCH_STARTED)) 'BEGIN { printf "%d min %02d s",
     echo
     echo "| connections | gateway polls/s | nginx req/s | gateway/nginx | gateway p50 | gateway p99 | nginx p50 | nginx p99 | non-2xx + socket errors (gw / nginx) |"
     echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    echo "| $CONNECTIONS | $G_RPS | $N_RPS | $RATIO | $G_P50 ms | $G_P99 ms | $N_P50 ms | $N_P99 ms | $G_BAD / $N_BAD |"
+    echo "| $CONNECTIONS | $G_RPS | $N_RPS | $RATIO | $G_P50 ms | $G_P99_WORST ms | $N_P50 ms | $N_P99_WORST ms | $G_BAD / $N_BAD |"
     echo
     echo "Targets (DESIGN.md, issue 5):"
     echo "- gateway/nginx ≥ $TARGET_RATIO at $CONNECTIONS connections: $RATIO — $(clean verdict "$RATIO >= $TARGET_RATIO")"
-    echo "- gateway p99 ≤ $TARGET_P99_MS ms at $CONNECTIONS connections: $G_P99 ms — $(clean verdict "$G_P99 <= $TARGET_P99_MS")"
+    echo "- gateway p99 ≤ $TARGET_P99_MS ms at $CONNECTIONS connections: $G_P99_WORST ms — $(clean verdict "$G_P99_WORST <= $TARGET_P99_MS")"
     echo "- every gateway answer 200: ${REQUESTS[gateway]} polls, ${NON2XX[gateway]} non-2xx, ${SOCKET[gateway]} socket errors — $([ "$G_BAD" -eq 0 ] && echo PASS || echo '**MISS**')"
     echo "- still waiting after the runs: ZCARD $WAITING_AFTER of $USERS; 200 sampled polls all 200 WAITING: $POLL_AFTER_OK"
     # shellcheck disable=SC2016  # backticks for Markdown, not a command
-    echo "- warnings or errors in the gateway's log: $GATEWAY_COMPLAINTS$([ "$GATEWAY_COMPLAINTS" -eq 0 ] || printf ' (first: `%s`)' "$(grep -m1 -E 'level=(warn|error)' "$DIR/gateway.log" | cut -c1-200)")"
+    echo "- warnings or errors in the gateway's log: $GATEWAY_COMPLAINTS$([ "$GATEWAY_COMPLAINTS" -eq 0 ] || printf ' (first: `%s`)' "$(first_complaint "$DIR/gateway.log")")"
     echo
     echo "CPU (% of one core, from /proc): during the gateway's runs the gateway used ${GW_CPU}% and Redis ${REDIS_CPU}%, that is $GW_US µs + $REDIS_US µs per poll;" \
         "during its own runs nginx used ${NGINX_CPU}%, $NGINX_US µs per request. wrk and the kernel's loopback take the rest of the $(nproc) cores."
@@ -505,9 +319,4 @@ MINUTES=$(awk -v s=$((SECONDS - BENCH_STARTED)) 'BEGIN { printf "%d min %02d s",
     echo "<!-- poll.sh end -->"
 } >"$section"
 
-bench_write_section poll.sh "$section" "$RESULTS_FILE"
-
-echo
-sed -n '/^| connections/,/^$/p' "$section"
-grep -E '^- ' "$section"
-log "wrote bench/RESULTS.md (section poll.sh) in $MINUTES"
+bench_publish poll.sh "$section" "| connections" "$MINUTES"

@@ -30,11 +30,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-source "$here/../scripts/lib/common.sh"
-source "$here/../scripts/lib/packages.sh"
-source "$here/../scripts/lib/redis.sh"
-source "$here/../scripts/lib/postgres.sh"
-source "$here/../scripts/lib/bench.sh"
+source "$here/../scripts/lib/bench.sh"   # and, through it, the other libraries
 cd "$FLOODGATE_ROOT"
 
 EVENTS=${BENCH_EVENTS:-200000}
@@ -49,49 +45,18 @@ CONNECTIONS=${BENCH_CONNECTIONS:-$(awk -v r="$RATE" -v d="$DELAY_MS" 'BEGIN { c 
 THREADS=2
 TARGET_DRAIN=50000   # events/s, DESIGN.md "What fast means"
 
-RESULTS_FILE="$FLOODGATE_ROOT/bench/RESULTS.md"
 DIR="$FLOODGATE_ROOT/.data/bench-wb-$$"
 
-WORKER_PID=""
-GATEWAY_PID=""
-SAMPLER_PID=""
-REDIS_STARTED=0
-PG_STARTED=0
-
-# --- Teardown -----------------------------------------------------------------------------------------
-teardown() {
-    local status=$?
-    set +e
-    trap '' INT TERM HUP PIPE
-    log "tearing down the bench"
-    if [ -n "$BOUNDED_PGID" ]; then stop_session "$BOUNDED_PGID" "running step" 5; fi
-    if [ -n "$SAMPLER_PID" ]; then stop_session "$SAMPLER_PID" "lag sampler" 5; fi
-    if [ -n "$GATEWAY_PID" ]; then stop_session "$GATEWAY_PID" "floodgate serve" 10; fi
-    if [ -n "$WORKER_PID" ]; then stop_session "$WORKER_PID" "floodgate worker" 20; fi
-    if [ "$REDIS_STARTED" -eq 1 ]; then redis_stop "$DIR/redis" NOSAVE; fi
-    if [ "$PG_STARTED" -eq 1 ]; then pg_stop "$DIR/pg"; fi
-    if [ "$status" -ne 0 ]; then
-        for f in worker gateway; do
-            if [ -f "$DIR/$f.log" ]; then
-                warn "the bench failed; last lines of the $f's log:"
-                tail -n 15 "$DIR/$f.log" >&2
-            fi
-        done
-    fi
-    rm -rf "$DIR"
-    exit "$status"
-}
-trap teardown EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+# What the teardown stops, in this order, if it was started; the logs it shows when the bench fails.
+bench_stop_at_exit SAMPLER_PID "lag sampler" 5
+bench_stop_at_exit GATEWAY_PID "floodgate serve" 10
+bench_stop_at_exit WORKER_PID "floodgate worker" 20
+bench_show_on_failure worker 15
+bench_show_on_failure gateway 15
+bench_traps
 
 # --- Set-up -------------------------------------------------------------------------------------------
-log "checking Debian packages"
-ensure_packages redis-server postgresql libhiredis-dev libpq-dev wrk curl python3
-ensure_swift_on_path
-pg_find_bindir
-scratch_args
+bench_setup redis-server postgresql libhiredis-dev libpq-dev wrk curl python3
 mkdir -p "$DIR"
 
 if [ -n "${BENCH_REDIS_URL:-}" ]; then
@@ -99,11 +64,8 @@ if [ -n "${BENCH_REDIS_URL:-}" ]; then
     log "using the Redis at $REDIS_URL"
 else
     pick_free_port REDIS_PORT
-    REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
     log "starting Redis on 127.0.0.1:$REDIS_PORT (config/redis.conf: AOF, appendfsync always)"
-    redis_write_conf "$DIR/redis" "$REDIS_PORT" yes
-    REDIS_STARTED=1
-    redis_start_daemon "$DIR/redis"
+    bench_start_redis
 fi
 REDIS_HOST=$(url_host "$REDIS_URL")
 REDIS_PORT=$(url_port "$REDIS_URL" 6379)
@@ -113,31 +75,14 @@ if [ -n "${BENCH_PG_URL:-}" ]; then
     log "using the PostgreSQL at $PG_URL"
 else
     pick_free_port PG_PORT
-    PG_URL="postgresql://floodgate@127.0.0.1:$PG_PORT/floodgate"
     log "starting PostgreSQL on 127.0.0.1:$PG_PORT (durable defaults: fsync, synchronous_commit on)"
-    pg_init "$DIR/pg" run
-    PG_STARTED=1
-    pg_start "$DIR/pg" "$PG_PORT"
-    pg_ensure_role_and_database "$PG_PORT" floodgate floodgate
+    bench_start_pg run
 fi
-pick_free_port WORKER_PORT
-pick_free_port GATEWAY_PORT
+bench_pick_ports WORKER_PORT GATEWAY_PORT
 
-log "building the release binary (swift build -c release)"
-run_bounded 3600 "" swift build -c release --product floodgate "${SCRATCH_ARGS[@]}" || die "the build failed"
-BIN="$(scratch_dir)/release/floodgate"
-[ -x "$BIN" ] || die "the build did not produce $BIN"
-
-export FLOODGATE_REDIS_URL="$REDIS_URL"
-export FLOODGATE_PG_URL="$PG_URL"
-export FLOODGATE_PORT="$GATEWAY_PORT"
-export FLOODGATE_WORKER_PORT="$WORKER_PORT"
-export FLOODGATE_THREADS="$THREADS"
+BENCH_NO_BUILD=0 bench_build   # this bench always builds (it has no BENCH_NO_BUILD knob)
 if [ -n "${BENCH_WORKER_BATCH:-}" ]; then export FLOODGATE_WORKER_BATCH="$BENCH_WORKER_BATCH"; fi
-
-psql_q() { "$PG_BIN/psql" "$PG_URL" -v ON_ERROR_STOP=1 -qtAX -c "$1"; }
-
-run_bounded 300 "" "$BIN" migrate || die "floodgate migrate failed"
+bench_configure
 
 # --- A tiny RESP client for the measurements (no Redis module needed) ---------------------------------
 cat >"$DIR/outbox.py" <<'PY'
@@ -271,9 +216,7 @@ outbox() { python3 "$DIR/outbox.py" "$1" "$REDIS_HOST" "$REDIS_PORT" "${@:2}"; }
 drained() { outbox drained; }
 
 # --- Users and the pre-filled backlog -----------------------------------------------------------------
-log "seeding $USERS users"
-run_bounded 300 "" "$BIN" seed users --count "$USERS" --out "$DIR/users.csv" --token-ttl-seconds 7200 >/dev/null 2>&1 ||
-    die "floodgate seed users failed"
+bench_seed_users "$USERS"
 ROWS_BEFORE=$(psql_q "SELECT count(*) FROM wallet_transactions")
 
 log "pre-filling $EVENTS WALLET_CHARGED events (EVALSHA wallet_charge.lua through redis-cli --pipe)"
@@ -289,7 +232,6 @@ note "$EVENTS events in $prefill_seconds s"
 
 # --- Drain --------------------------------------------------------------------------------------------
 metric() { curl -fs --max-time 2 "http://127.0.0.1:$WORKER_PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 log "starting ONE floodgate worker and timing the drain"
 # One long-lived poller (a new process per check would eat a core of its own): it sees the writer group
@@ -314,15 +256,12 @@ sleep 1
 ticks_a=$(cpu_ticks "$WORKER_PID")
 sleep 5
 ticks_b=$(cpu_ticks "$WORKER_PID")
-IDLE_CPU=$(awk -v a="$ticks_a" -v b="$ticks_b" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (b - a) / hz / 5 * 100 }')
+IDLE_CPU=$(cpu_pct $((ticks_b - ticks_a)) 5 1)
 note "idle worker CPU: $IDLE_CPU% of one core"
 
 # --- Lag under a steady load --------------------------------------------------------------------------
 log "starting floodgate serve (FLOODGATE_THREADS=$THREADS)"
-start_in_own_group "$BIN" serve >>"$DIR/gateway.log" 2>&1
-GATEWAY_PID=$STARTED_PID
-gateway_ok() { curl -fs --max-time 2 -o /dev/null "http://127.0.0.1:$GATEWAY_PORT/health"; }
-wait_for 60 "the gateway to answer /health" gateway_ok || die "the gateway did not start"
+bench_start_gateway /health
 
 cat >"$DIR/charge.lua" <<LUA
 local tokens = {}
@@ -345,18 +284,15 @@ ROWS_BEFORE_LOAD=$(psql_q "SELECT count(*) FROM wallet_transactions")
 ticks_a=$(cpu_ticks "$WORKER_PID")
 start_in_own_group python3 "$DIR/outbox.py" sample "$REDIS_HOST" "$REDIS_PORT" "$LOAD_SECONDS" "$DIR/lag.txt"
 SAMPLER_PID=$STARTED_PID
-WRK_CMD=(wrk -t2 "-c$CONNECTIONS" "-d${LOAD_SECONDS}s" --latency -s "$DIR/charge.lua" "http://127.0.0.1:$GATEWAY_PORT")
-run_bounded $((LOAD_SECONDS + 60)) "" "${WRK_CMD[@]}" >"$DIR/wrk.txt" || die "wrk failed: $(cat "$DIR/wrk.txt")"
+LOAD_WRK_ARGS=(-t2 "-c$CONNECTIONS" "-d${LOAD_SECONDS}s" --latency -s "$DIR/charge.lua" "http://127.0.0.1:$GATEWAY_PORT")
+bench_wrk "the gateway" "$DIR/wrk.txt" $((LOAD_SECONDS + 60)) "${LOAD_WRK_ARGS[@]}"
 ticks_b=$(cpu_ticks "$WORKER_PID")
 wait_for 30 "the lag sampler to finish" pid_gone "$SAMPLER_PID" || true
-stop_session "$SAMPLER_PID" "lag sampler" 5
-SAMPLER_PID=""
-LOAD_CPU=$(awk -v a="$ticks_a" -v b="$ticks_b" -v hz="$(getconf CLK_TCK)" -v s="$LOAD_SECONDS" 'BEGIN { printf "%.1f", (b - a) / hz / s * 100 }')
+bench_stop SAMPLER_PID
+LOAD_CPU=$(cpu_pct $((ticks_b - ticks_a)) "$LOAD_SECONDS" 1)
 
-LOAD_REQUESTS=$(awk '/requests in/ { print $1 }' "$DIR/wrk.txt")
-LOAD_RPS=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$DIR/wrk.txt")
-LOAD_BAD=$(awk '/Socket errors:/ { gsub(/,/, ""); s += $4 + $6 + $8 + $10 } /Non-2xx or 3xx responses:/ { s += $5 } END { print s + 0 }' "$DIR/wrk.txt")
-LOAD_P99=$(awk '$1 == "99%" { print $2 }' "$DIR/wrk.txt")
+LOAD_REQUESTS=$WRK_REQUESTS LOAD_RPS=$WRK_RPS LOAD_BAD=$((WRK_SOCKET + WRK_NON2XX))
+LOAD_P99=$(awk '$1 == "99%" { print $2 }' "$DIR/wrk.txt")   # as wrk prints it, with its unit
 # The lag figures, in ms: nearest-rank percentiles over the samples.
 read -r LAG_SAMPLES LAG_P50 LAG_P99 LAG_MAX < <(sort -n "$DIR/lag.txt" | awk '
     { v[NR] = $1 } END {
@@ -388,9 +324,7 @@ section="$DIR/section.md"
     echo "<!-- writebehind.sh begin -->"
     echo "## Write-behind: outbox → PostgreSQL (bench/writebehind.sh)"
     echo
-    echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores, Linux $(uname -r)" \
-        "($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)); redis $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-)," \
-        "PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }'), $(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }')."
+    bench_measured redis postgres wrk
     echo
     echo "Redis: $([ "$REDIS_STARTED" -eq 1 ] && echo "config/redis.conf (AOF, appendfsync always)" || echo "$REDIS_URL (given)");" \
         "PostgreSQL: $([ "$PG_STARTED" -eq 1 ] && echo "durable defaults (fsync on, synchronous_commit on)" || echo "$PG_URL (given)")."
@@ -418,14 +352,9 @@ section="$DIR/section.md"
     echo '```'
     echo "FLOODGATE_WORKER_PORT=$WORKER_PORT ${BIN#"$FLOODGATE_ROOT"/} worker   # after the pre-fill"
     echo "FLOODGATE_THREADS=$THREADS FLOODGATE_PORT=$GATEWAY_PORT ${BIN#"$FLOODGATE_ROOT"/} serve"
-    echo "${WRK_CMD[*]//"$DIR"/\$DIR}   # \$DIR/charge.lua: random seeded user, {\"amount\":3}, delay() ${DELAY_MS} ms"
+    echo "wrk ${LOAD_WRK_ARGS[*]//"$DIR"/\$DIR}   # \$DIR/charge.lua: random seeded user, {\"amount\":3}, delay() ${DELAY_MS} ms"
     echo '```'
     echo "<!-- writebehind.sh end -->"
 } >"$section"
 
-bench_write_section writebehind.sh "$section" "$RESULTS_FILE"
-
-echo
-sed -n '/^| measurement/,/^$/p' "$section"
-grep -E '^- ' "$section"
-log "wrote bench/RESULTS.md (section writebehind.sh)"
+bench_publish writebehind.sh "$section" "| measurement"

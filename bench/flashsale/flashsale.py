@@ -23,22 +23,18 @@ only, every step bounded in time.
 import argparse
 import http.client
 import json
+import os
 import signal
 import socket
 import sys
-import threading
 import time
 
-HOST = "127.0.0.1"
+# The HTTP pieces queue.py uses too.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from gateway_http import HOST, each_user, read_users, request  # noqa: E402
 
 
 # --- HTTP ---------------------------------------------------------------------------------------------
-
-def request(conn, method, path, headers, body=None):
-    conn.request(method, path, body=body, headers=headers)
-    response = conn.getresponse()
-    return response.status, response.read()
-
 
 def admin_post(conn, key, path, obj):
     status, data = request(conn, "POST", path, {"X-Admin-Key": key, "Content-Type": "application/json"},
@@ -61,68 +57,27 @@ def create_sale(args):
     print(event_id, product["productId"], decoy["productId"])
 
 
-def read_users(path):
-    users = []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                user, token = line.split(",", 1)
-                users.append((user, token))
-    return users
-
-
 def charge(args):
     users = read_users(args.users)
-    statuses = {}
-    errors = []
-    charged = [0]
-    lock = threading.Lock()
-    deadline = time.time() + args.deadline
     body = json.dumps({"amount": args.amount})
 
-    def work(start):
-        conn = http.client.HTTPConnection(HOST, args.port, timeout=10)
-        for i in range(start, len(users), args.threads):
-            if time.time() > deadline:
-                with lock:
-                    errors.append("deadline reached")
-                return
-            user, token = users[i]
-            try:
-                status, data = request(conn, "POST", "/wallet/charge",
-                                       {"Authorization": "Bearer " + token, "Content-Type": "application/json"}, body)
-            except (OSError, http.client.HTTPException) as error:
-                conn.close()
-                conn = http.client.HTTPConnection(HOST, args.port, timeout=10)
-                with lock:
-                    errors.append("%s: %r" % (user, error))
-                continue
-            ok = False
-            if status == 200:
-                try:
-                    reply = json.loads(data)
-                    ok = reply.get("userId") == user and reply.get("balance") == args.amount
-                except ValueError:
-                    pass
-            with lock:
-                statuses[status] = statuses.get(status, 0) + 1
-                if ok:
-                    charged[0] += 1
-                elif len(errors) < 20:
-                    errors.append("%s: %d %r" % (user, status, data[:200]))
-        conn.close()
+    def send(conn, user, token):
+        return request(conn, "POST", "/wallet/charge",
+                       {"Authorization": "Bearer " + token, "Content-Type": "application/json"}, body)
 
-    started = time.time()
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(args.threads)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    seconds = time.time() - started
-    print(json.dumps({"users": len(users), "charged": charged[0], "statuses": statuses,
+    def judge(i, user, status, data):
+        if status == 200:
+            try:
+                reply = json.loads(data)
+                return reply.get("userId") == user and reply.get("balance") == args.amount
+            except ValueError:
+                pass
+        return False
+
+    statuses, charged, errors, seconds = each_user(args.port, users, args.threads, args.deadline, send, judge)
+    print(json.dumps({"users": len(users), "charged": charged, "statuses": statuses,
                       "seconds": round(seconds, 2), "errors": errors[:20]}))
-    sys.exit(0 if charged[0] == len(users) else 1)
+    sys.exit(0 if charged == len(users) else 1)
 
 
 # --- RESP ---------------------------------------------------------------------------------------------

@@ -24,16 +24,10 @@ import json
 import os
 import random
 import sys
-import threading
-import time
 
-HOST = "127.0.0.1"
-
-
-def request(conn, method, path, headers, body=None):
-    conn.request(method, path, body=body, headers=headers)
-    response = conn.getresponse()
-    return response.status, response.read()
+# The HTTP pieces flashsale.py uses too.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from gateway_http import HOST, each_user, read_users, request  # noqa: E402
 
 
 def create_event(args):
@@ -48,55 +42,22 @@ def create_event(args):
 
 
 def enter(args):
-    users = []
-    with open(args.users) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                user, token = line.split(",", 1)
-                users.append((user, token))
+    users = read_users(args.users)
     results = [None] * len(users)
-    statuses = {}
-    errors = []
-    lock = threading.Lock()
-    deadline = time.time() + args.deadline
     path = "/events/%s/queue" % args.event
 
-    def work(start):
-        conn = http.client.HTTPConnection(HOST, args.port, timeout=10)
-        for i in range(start, len(users), args.threads):
-            if time.time() > deadline:
-                with lock:
-                    errors.append("deadline reached")
-                return
-            user, token = users[i]
-            try:
-                status, data = request(conn, "POST", path, {"Authorization": "Bearer " + token})
-            except (OSError, http.client.HTTPException) as error:
-                conn.close()
-                conn = http.client.HTTPConnection(HOST, args.port, timeout=10)
-                with lock:
-                    errors.append("%s: %r" % (user, error))
-                continue
-            with lock:
-                statuses[status] = statuses.get(status, 0) + 1
-            if status == 201:
-                reply = json.loads(data)
-                if reply.get("status") == "WAITING":
-                    results[i] = (token, reply["queueToken"], reply["position"])
-                    continue
-            with lock:
-                if len(errors) < 20:
-                    errors.append("%s: %d %r" % (user, status, data[:200]))
-        conn.close()
+    def send(conn, user, token):
+        return request(conn, "POST", path, {"Authorization": "Bearer " + token})
 
-    started = time.time()
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(args.threads)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    seconds = time.time() - started
+    def judge(i, user, status, data):
+        if status == 201:
+            reply = json.loads(data)
+            if reply.get("status") == "WAITING":
+                results[i] = (users[i][1], reply["queueToken"], reply["position"])
+                return True
+        return False
+
+    statuses, _, errors, seconds = each_user(args.port, users, args.threads, args.deadline, send, judge)
     ok = [r for r in results if r is not None]
     with open(args.out, "w") as f:
         for token, queue_token, _ in ok:
@@ -144,15 +105,6 @@ def poll(args):
         out["body_b64"] = base64.b64encode(body).decode()
     print(json.dumps(out))
     sys.exit(0 if not bad else 1)
-
-
-def resp(*parts):
-    out = [b"*%d\r\n" % len(parts)]
-    for p in parts:
-        if isinstance(p, str):
-            p = p.encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(p), p))
-    return b"".join(out)
 
 
 def resp_enter(args):
