@@ -64,6 +64,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if now >= record.expiresAt then return {"DEAD", "EXPIRED"} end
 
 redis.call("HSET", KEYS[1], "status", "PAID", "paymentId", ARGV[2], "paidAt", now)
+redis.call("EXPIRE", KEYS[1], 7 * 86400)  -- settled: PostgreSQL keeps it; Redis only for retries and reads
 redis.call("ZREM", KEYS[2], ARGV[1])
 queueExpire(KEYS[4], KEYS[5], ARGV[3])
 record.paymentId = ARGV[2]

@@ -23,6 +23,7 @@ for i, item in ipairs(record.items) do
   redis.call("HINCRBY", key, "stock", item.quantity)
 end
 redis.call("HSET", KEYS[1], "status", ARGV[2])
+redis.call("EXPIRE", KEYS[1], 7 * 86400)  -- settled: PostgreSQL keeps it; Redis only for retries and reads
 redis.call("ZREM", KEYS[2], ARGV[1])
 record.status = ARGV[2]
 redis.call("XADD", KEYS[3], "*", "v", "1", "type", "ORDER_RELEASED", "id", "rel_" .. ARGV[1], "at", tostring(now),

@@ -11,6 +11,8 @@ local p = redis.call("HMGET", KEYS[2], "state", "user", "amount", "ref")
 if not p[1] then return {"NO_PAYMENT"} end
 local balance = tonumber(redis.call("GET", KEYS[1]) or "0")
 if p[1] ~= "DEBITED" then return {p[1], balance} end
+-- A settled payment is kept a week (retries of its request replay from it), then Redis forgets it.
+redis.call("EXPIRE", KEYS[2], 7 * 86400)
 if ARGV[2] == "CONFIRM" then
   redis.call("HSET", KEYS[2], "state", "CONFIRMED")
   redis.call("ZREM", KEYS[3], ARGV[1])

@@ -71,6 +71,12 @@ final class PaymentTests: XCTestCase {
         XCTAssertEqual(responses.filter { $0?.status == 409 }.count, 30)
         XCTAssertTrue(try paid.allSatisfy { try fixture.json($0!)["status"]?.stringValue == "PAID" && fixture.json($0!)["paidAmount"]?.intValue == 3_000 })
         XCTAssertEqual(try fixture.redis.command(["HGET", EventKeys(eventID: eventID).product(productID), "stock"]).int, 0)
+        // Settled orders and payments stay in Redis a week (PostgreSQL keeps them): memory does not grow forever.
+        let someOrder = try fixture.json(paid[0]!)["orderId"]!.stringValue!
+        XCTAssertGreaterThan(try fixture.redis.command(["TTL", EventKeys(eventID: eventID).order(someOrder)]).int ?? -1, 6 * 86_400)
+        let buyer = try XCTUnwrap(users.first { (try? balance($0.id)) == 7_000 })
+        let payments = try fixture.redis.command(["KEYS", PaymentKeys(tag: UserKeys(userID: buyer.id).tag).payment("*")]).array ?? []
+        XCTAssertTrue(try payments.allSatisfy { try fixture.redis.command(["TTL", $0.string ?? ""]).int ?? -1 > 6 * 86_400 })
         let balances = try users.map { try balance($0.id) }
         XCTAssertEqual(balances.filter { $0 == 7_000 }.count, 50)
         XCTAssertEqual(balances.filter { $0 == 10_000 }.count, 30)
