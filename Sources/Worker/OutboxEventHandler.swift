@@ -40,6 +40,7 @@ public struct OutboxHandlers {
             OrderEventHandler.released,
             WalletMovementHandler.debited,
             WalletMovementHandler.refunded,
+            CouponIssuedHandler(),
         ])
     }
 

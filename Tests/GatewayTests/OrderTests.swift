@@ -101,6 +101,7 @@ final class OrderTests: XCTestCase {
             (#"{"items":[{"productId":"\#(a)","quantity":1},{"productId":"\#(b)","quantity":1}],"pay":false}"#, 400, "VALIDATION_FAILED"),
             (#"{"items":[{"productId":"prd_000000000000000000000000","quantity":1}],"pay":false}"#, 404, "NOT_FOUND"),
             (#"{"items":[{"productId":"\#(a)","quantity":1}],"pay":"no"}"#, 400, "VALIDATION_FAILED"),
+            (#"{"items":[{"productId":"\#(a)","quantity":1}],"pay":false,"couponId":"cpn_000000000000000000000000"}"#, 409, "COUPON_NOT_USABLE"),
         ]
         for (body, status, code) in cases {
             let response = try post(body)

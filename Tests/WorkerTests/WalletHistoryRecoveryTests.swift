@@ -121,6 +121,15 @@ final class WalletHistoryRecoveryTests: XCTestCase {
                                           token: users[3].accessToken)
         XCTAssertEqual(pending.status, 201, pending.bodyText)
         let pendingID = try fixture.json(pending)["orderId"]!.stringValue!
+        // A coupon of 5, one issued.
+        let coupon = StoredCoupon(id: CouponID.make(), draft: CouponDraft(name: "Kept", discountType: "AMOUNT", discountValue: 100, quantity: 5,
+                                                                          validFromMs: nil, validUntilMs: nil, minOrderAmount: 0))
+        let couponDB = try WorkerTestSupport.migratedPostgres()
+        try CouponStore.insert(coupon, couponDB)
+        couponDB.close()
+        let couponScripts = CouponScripts(couponID: coupon.id)
+        _ = try fixture.redis.pipeline(couponScripts.create(coupon.draft) + [["SADD", EventKeys.outboxRegistry, couponScripts.keys.outbox]])
+        XCTAssertEqual(try fixture.request("POST", "/coupons/\(coupon.id)/issue", token: users[0].accessToken).status, 201)
 
         try startConsumer()
         XCTAssertTrue(waitUntil(60) {
@@ -148,6 +157,8 @@ final class WalletHistoryRecoveryTests: XCTestCase {
         XCTAssertEqual(try fixture.redis.command(["HGET", EventKeys(eventID: event.id).order(pendingID), "status"]).string, "PENDING_PAYMENT")
         XCTAssertNotNil(try fixture.redis.command(["ZSCORE", EventKeys(eventID: event.id).holds, pendingID]).string, "its hold is back")
         XCTAssertGreaterThanOrEqual(report.orders, 1)
+        XCTAssertEqual(try fixture.redis.command(["HGET", couponScripts.keys.coupon, "remaining"]).int, 4)
+        XCTAssertEqual(try fixture.redis.command(["HGET", couponScripts.keys.holders, users[0].id]).string?.hasPrefix("ISSUED "), true)
         _ = try Recovery.run(configuration: configuration)  // idempotent
         XCTAssertEqual(try users.map { try fixture.redis.command(["GET", UserKeys(userID: $0.id).wallet]).int }, expected)
     }

@@ -81,6 +81,7 @@ public final class Gateway: @unchecked Sendable {
         CartRoutes().register(into: &routeTable)
         OrderRoutes().register(into: &routeTable)
         PaymentRoutes().register(into: &routeTable)
+        CouponRoutes().register(into: &routeTable)
     }
 
     /// Adds a route; used by the route families before `start()`.

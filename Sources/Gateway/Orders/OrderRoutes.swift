@@ -40,7 +40,7 @@ struct OrderRoutes {
         case .bool(let flag)?: pay = flag
         default: throw APIError.validation("pay", "pay must be true or false")
         }
-        if let coupon = body["couponId"], coupon != .null { throw APIError.notFound("coupon") }  // coupons come with their issue
+        if let coupon = body["couponId"], coupon != .null { throw CouponRoutes.notUsableYet }
         let queueToken = request.header(QueueGate.header).flatMap { $0.isEmpty ? nil : $0 }
         if let queueToken, !QueueGate.isWellFormed(queueToken) { throw QueueGate.invalidToken }
 

@@ -16,7 +16,7 @@ struct PaymentRoutes {
         let idempotencyKey = try IdempotencyKey.from(request)
         let body = try request.jsonObject()
         if body["reservationId"] != nil { throw APIError.notFound("reservation") }  // concerts come with their issue
-        if body["couponId"] != nil, body["couponId"] != .null { throw APIError.notFound("coupon") }  // coupons likewise
+        if body["couponId"] != nil, body["couponId"] != .null { throw CouponRoutes.notUsableYet }
         guard case .string(let orderID)? = body["orderId"] else {
             throw APIError.validation("orderId", "send orderId (a string)")
         }

@@ -1,9 +1,10 @@
-// `floodgate recover`: rebuilds Redis state (wallets, event settings, stock, unpaid orders) from PostgreSQL after
-// Redis lost its data. PostgreSQL is the durable record only once the outbox has drained, so recovery
+// `floodgate recover`: rebuilds Redis state (wallets, event settings, stock, unpaid orders, coupons) from
+// PostgreSQL after Redis lost its data. PostgreSQL is the durable record only once the outbox has drained, so recovery
 // refuses while any outbox stream still holds events the writer group has not acknowledged. Idempotent:
 // it sets values, never adds.
 import Foundation
 import JSON
+import Inventory
 import Persistence
 import Queue
 import Runtime
@@ -25,6 +26,8 @@ public enum Recovery {
         public var products = 0
         /// Unpaid orders whose hold was still running, put back with it.
         public var orders = 0
+        /// Coupons whose remaining count and holders were written back.
+        public var coupons = 0
     }
 
     /// Events not yet written by the `writer` group, per stream (only streams with a backlog).
@@ -119,6 +122,28 @@ public enum Recovery {
             }
         }
         if !productCommands.isEmpty { try send(productCommands, redis) }
+
+        // Coupons: the window, remaining = quantity − issues, and every holder.
+        var couponCommands: [[String]] = []
+        for coupon in try CouponStore.all(db) {
+            let scripts = CouponScripts(couponID: coupon.id)
+            let holders = try db.query("""
+                SELECT user_id, (extract(epoch FROM issued_at) * 1000)::bigint AS at_ms,
+                       (extract(epoch FROM used_at) * 1000)::bigint AS used_ms
+                FROM coupon_issues WHERE coupon_id = $1
+                """, [coupon.id])
+            couponCommands += scripts.create(coupon.draft)
+            couponCommands.append(["HSET", scripts.keys.coupon, "remaining", String(coupon.draft.quantity - Int64(holders.count))])
+            couponCommands.append(["DEL", scripts.keys.holders])
+            for holder in holders {
+                let used = try holder.isNull("used_ms") ? nil : try holder.int64("used_ms")
+                let state = try used.map { "USED \($0)" } ?? "ISSUED \(holder.int64("at_ms"))"
+                couponCommands.append(["HSET", scripts.keys.holders, try holder.string("user_id"), state])
+            }
+            couponCommands.append(["SADD", EventKeys.outboxRegistry, scripts.keys.outbox])
+            report.coupons += 1
+        }
+        if !couponCommands.isEmpty { try send(couponCommands, redis) }
         return report
     }
 

@@ -121,5 +121,30 @@ public enum Migrations {
             );
             CREATE INDEX order_items_product ON order_items (product_id);
             """),
+        // Coupons (definitions) and who got one: coupon_issues is written by the worker from COUPON_ISSUED,
+        // keyed by the event id iss_<couponId>_<userId>; one issue per user per coupon.
+        Migration(version: 6, name: "coupons", sql: """
+            CREATE TABLE coupons (
+                id text PRIMARY KEY,
+                name text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+                discount_type text NOT NULL CHECK (discount_type IN ('AMOUNT', 'PERCENT')),
+                discount_value bigint NOT NULL CHECK (discount_value > 0),
+                quantity bigint NOT NULL CHECK (quantity > 0),
+                valid_from timestamptz,
+                valid_until timestamptz,
+                min_order_amount bigint NOT NULL DEFAULT 0,
+                created_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE TABLE coupon_issues (
+                id text PRIMARY KEY,
+                coupon_id text NOT NULL REFERENCES coupons (id),
+                user_id text NOT NULL,
+                status text NOT NULL DEFAULT 'ISSUED' CHECK (status IN ('ISSUED', 'USED')),
+                issued_at timestamptz NOT NULL,
+                used_at timestamptz,
+                UNIQUE (coupon_id, user_id)
+            );
+            CREATE INDEX coupon_issues_user ON coupon_issues (user_id, issued_at DESC);
+            """),
     ]
 }
