@@ -44,7 +44,7 @@ public struct CatalogScript {
     }
 
     static func decode(_ value: RedisValue) -> Result<CatalogReply, Error> {
-        guard let items = value.array, let kind = items.first?.string else { return .failure(CatalogScriptError(reply: value.description)) }
+        guard let items = value.array, let kind = items.first?.string else { return .failure(ScriptReplyError("catalog", reply: value.description)) }
         func int(_ i: Int) -> Int64? { i < items.count ? items[i].int : nil }
         switch kind {
         case "PUT":
@@ -58,12 +58,6 @@ public struct CatalogScript {
         default:
             break
         }
-        return .failure(CatalogScriptError(reply: value.description))
+        return .failure(ScriptReplyError("catalog", reply: value.description))
     }
-}
-
-public struct CatalogScriptError: Error, CustomStringConvertible {
-    public let reply: String
-    public init(reply: String) { self.reply = reply }
-    public var description: String { "unexpected reply from catalog.lua: \(reply)" }
 }

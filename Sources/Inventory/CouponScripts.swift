@@ -110,10 +110,10 @@ public struct CouponScripts {
 
     static func decode(_ value: RedisValue) -> Result<CouponIssueReply, Error> {
         guard let items = value.array, items.count >= 2, let kind = items[0].string else {
-            return .failure(CatalogScriptError(reply: value.description))
+            return .failure(ScriptReplyError("coupon_issue", reply: value.description))
         }
         if kind == "ISSUED", let at = items[1].int { return .success(.issued(atMs: at)) }
         if kind == "REFUSED", let reason = items[1].string { return .success(.refused(reason)) }
-        return .failure(CatalogScriptError(reply: value.description))
+        return .failure(ScriptReplyError("coupon_issue", reply: value.description))
     }
 }

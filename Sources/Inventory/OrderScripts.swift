@@ -94,7 +94,7 @@ public struct OrderPlaceScript {
     }
 
     static func decode(_ value: RedisValue) -> Result<PlaceReply, Error> {
-        guard let items = value.array, let kind = items.first?.string else { return .failure(CatalogScriptError(reply: value.description)) }
+        guard let items = value.array, let kind = items.first?.string else { return .failure(ScriptReplyError("order_place", reply: value.description)) }
         switch kind {
         case "PLACED":
             if items.count == 3, let record = items[2].string.flatMap(OrderRecord.init(json:)) { return .success(.placed(record)) }
@@ -107,7 +107,7 @@ public struct OrderPlaceScript {
         default:
             if let verdict = QueueGateVerdict(refusal: items) { return .success(.gate(verdict)) }
         }
-        return .failure(CatalogScriptError(reply: value.description))
+        return .failure(ScriptReplyError("order_place", reply: value.description))
     }
 }
 
@@ -142,7 +142,7 @@ public struct OrderReleaseScript {
     }
 
     static func decode(_ value: RedisValue) -> Result<ReleaseReply, Error> {
-        guard let items = value.array, let kind = items.first?.string else { return .failure(CatalogScriptError(reply: value.description)) }
+        guard let items = value.array, let kind = items.first?.string else { return .failure(ScriptReplyError("order_release", reply: value.description)) }
         switch kind {
         case "RELEASED": if let status = items.count > 1 ? items[1].string : nil { return .success(.released(status: status)) }
         case "NOT_PENDING": if let status = items.count > 1 ? items[1].string : nil { return .success(.notPending(status: status)) }
@@ -150,6 +150,6 @@ public struct OrderReleaseScript {
         case "NO_ORDER": return .success(.noOrder)
         default: break
         }
-        return .failure(CatalogScriptError(reply: value.description))
+        return .failure(ScriptReplyError("order_release", reply: value.description))
     }
 }

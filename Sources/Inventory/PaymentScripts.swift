@@ -57,7 +57,7 @@ public enum PaymentScripts {
     }
 
     public static func decodeWallet(_ value: RedisValue) -> Result<WalletStep, Error> {
-        guard let items = value.array, let kind = items.first?.string else { return .failure(CatalogScriptError(reply: value.description)) }
+        guard let items = value.array, let kind = items.first?.string else { return .failure(ScriptReplyError("wallet_debit/wallet_settle", reply: value.description)) }
         let balance = items.count > 1 ? items[1].int : nil
         switch kind {
         case "SHORT": if let balance { return .success(.short(balance: balance)) }
@@ -66,17 +66,17 @@ public enum PaymentScripts {
         case "DEBITED", "CONFIRMED", "REFUNDED": if let balance { return .success(.state(kind, balance: balance)) }
         default: break
         }
-        return .failure(CatalogScriptError(reply: value.description))
+        return .failure(ScriptReplyError("wallet_debit/wallet_settle", reply: value.description))
     }
 
     /// order_confirm.lua: `.success(paidAt)` when PAID for this payment, `.failure(status)` when dead.
     public static func decodeConfirm(_ value: RedisValue) -> Result<Result<Int64, ConfirmRefused>, Error> {
         guard let items = value.array, items.count == 2, let kind = items[0].string else {
-            return .failure(CatalogScriptError(reply: value.description))
+            return .failure(ScriptReplyError("order_confirm", reply: value.description))
         }
         if kind == "PAID", let at = items[1].int { return .success(.success(at)) }
         if kind == "DEAD", let status = items[1].string { return .success(.failure(ConfirmRefused(status: status))) }
-        return .failure(CatalogScriptError(reply: value.description))
+        return .failure(ScriptReplyError("order_confirm", reply: value.description))
     }
 }
 

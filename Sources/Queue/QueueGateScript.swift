@@ -48,9 +48,9 @@ public struct QueueGateScript {
     }
 
     static func decode(_ value: RedisValue) -> Result<QueueGateVerdict, Error> {
-        guard let items = value.array else { return .failure(QueueScriptError(reply: value.description)) }
+        guard let items = value.array else { return .failure(ScriptReplyError("queue_gate", reply: value.description)) }
         if items.first?.string == "PASS" || items.first?.string == "EXPIRED" { return .success(.pass) }
         if let verdict = QueueGateVerdict(refusal: items) { return .success(verdict) }
-        return .failure(QueueScriptError(reply: value.description))
+        return .failure(ScriptReplyError("queue_gate", reply: value.description))
     }
 }

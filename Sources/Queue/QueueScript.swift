@@ -59,7 +59,7 @@ public struct QueueScript {
     }
 
     /// Runs one operation on `redis` (a loop's connection); `completion` gets the decoded reply, or the
-    /// transport error, or `QueueScriptError` for a reply this file does not know (a bug).
+    /// transport error, or `ScriptReplyError` for a reply this file does not know (a bug).
     public func run(_ arguments: [String], on redis: RedisConnection,
                     completion: @escaping (Result<QueueReply, Error>) -> Void) {
         redis.run(Self.script, keys: keys.queueScriptKeys, arguments: arguments) { result in
@@ -77,7 +77,7 @@ public struct QueueScript {
 
     public static func decode(_ value: RedisValue) -> Result<QueueReply, Error> {
         guard let items = value.array, let kind = items.first?.string else {
-            return .failure(QueueScriptError(reply: value.description))
+            return .failure(ScriptReplyError("queue", reply: value.description))
         }
         func int(_ i: Int) -> Int64? { i < items.count ? items[i].int : nil }
         func text(_ i: Int) -> String? { i < items.count ? items[i].string : nil }
@@ -114,13 +114,6 @@ public struct QueueScript {
         default:
             break
         }
-        return .failure(QueueScriptError(reply: value.description))
+        return .failure(ScriptReplyError("queue", reply: value.description))
     }
-}
-
-/// lua/queue.lua answered something its Swift mirror does not know: the two disagree.
-public struct QueueScriptError: Error, CustomStringConvertible {
-    public let reply: String
-    public init(reply: String) { self.reply = reply }
-    public var description: String { "unexpected reply from queue.lua: \(reply)" }
 }

@@ -18,3 +18,17 @@ public struct LuaScript: Sendable, Hashable {
         return script
     }
 }
+
+/// A script answered something its Swift side does not know: the two disagree, which is a bug. Callers
+/// turn it into a 500 that is logged with the reply.
+public struct ScriptReplyError: Error, CustomStringConvertible {
+    public let script: String
+    public let reply: String
+
+    public init(_ script: String, reply: String) {
+        self.script = script
+        self.reply = reply
+    }
+
+    public var description: String { "unexpected reply from \(script).lua: \(reply)" }
+}

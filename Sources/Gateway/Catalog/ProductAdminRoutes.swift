@@ -6,6 +6,7 @@ import Inventory
 import JSON
 import Queue
 import Runtime
+import Scripts
 
 struct ProductAdminRoutes {
     func register(into router: inout RouteTable) {
@@ -42,7 +43,7 @@ struct ProductAdminRoutes {
                             // admin repeat the request when Redis is back.
                             let failure: Error
                             switch put {
-                            case .success(let other): failure = CatalogScriptError(reply: "\(other)")
+                            case .success(let other): failure = ScriptReplyError("catalog", reply: "\(other)")
                             case .failure(let error): failure = error
                             }
                             request.postgres({ db in try ProductStore.delete(id: product.id, db) }) { _ in request.fail(failure) }
@@ -83,7 +84,7 @@ struct ProductAdminRoutes {
                                    on: request.redis) { put in
                             switch put {
                             case .success(.put(let stock, _, _)): request.respond(200, json: changed.json(stock: stock))
-                            case .success(let other): request.fail(CatalogScriptError(reply: "\(other)"))
+                            case .success(let other): request.fail(ScriptReplyError("catalog", reply: "\(other)"))
                             case .failure(let error): request.fail(error)
                             }
                         }
@@ -114,7 +115,7 @@ struct ProductAdminRoutes {
                 request.fail(APIError(409, "OUT_OF_STOCK", "the stock (\(stock)) cannot go below zero",
                                       details: ["productId": .string(script.productID), "stock": .int(stock)]))
             case .success(.noProduct): request.fail(ProductRoutes.notLoaded)
-            case .success(let other): request.fail(CatalogScriptError(reply: "\(other)"))
+            case .success(let other): request.fail(ScriptReplyError("catalog", reply: "\(other)"))
             case .failure(let error): request.fail(error)
             }
         }

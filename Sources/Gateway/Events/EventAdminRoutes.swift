@@ -4,6 +4,7 @@ import Foundation
 import JSON
 import Queue
 import Runtime
+import Scripts
 
 struct EventAdminRoutes {
     func register(into router: inout RouteTable) {
@@ -104,7 +105,7 @@ struct EventAdminRoutes {
             case .success(let event?):
                 EventCache.run(request, eventID: eventID, QueueScript(eventID: eventID).stats) { reply in
                     guard case .stats(let stats) = reply else {
-                        request.fail(QueueScriptError(reply: "\(reply)"))
+                        request.fail(ScriptReplyError("queue", reply: "\(reply)"))
                         return
                     }
                     var object: JSONObject = ["eventId": .string(event.id), "waiting": .int(stats.waiting),

@@ -3,6 +3,7 @@
 // script finds it missing — after `floodgate recover`, or when Redis was restarted without its data.
 import Queue
 import Runtime
+import Scripts
 
 enum EventCache {
     /// Writes the settings and registers the event for the admission tickers and its outbox stream for
@@ -16,7 +17,7 @@ enum EventCache {
         script.run(script.configure(event.queue, secret: event.queueSecret, version: event.queueVersion), on: redis) { result in
             switch result {
             case .success(.configured): completion(.success(()))
-            case .success(let other): completion(.failure(QueueScriptError(reply: "\(other)")))
+            case .success(let other): completion(.failure(ScriptReplyError("queue", reply: "\(other)")))
             case .failure(let error): completion(.failure(error))
             }
         }

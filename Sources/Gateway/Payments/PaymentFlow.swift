@@ -7,6 +7,7 @@
 // every payment left DEBITED (a crash between 1 and 3): "debited" always ends as paid or refunded.
 import Inventory
 import Runtime
+import Scripts
 
 enum PaymentOutcome: Equatable {
     case paid(paymentID: String, paidAt: Int64)
@@ -35,7 +36,7 @@ enum PaymentFlow {
             case .failure(let error): completion(.failure(error))
             case .success(.short(let balance)): completion(.success(.short(balance: balance)))
             case .success(.reused): completion(.success(.reused))
-            case .success(.noPayment): completion(.failure(CatalogScriptError(reply: "NO_PAYMENT from wallet_debit")))
+            case .success(.noPayment): completion(.failure(ScriptReplyError("wallet_debit", reply: "NO_PAYMENT")))
             case .success(.state("REFUNDED", _)): completion(.success(.dead(status: "EXPIRED")))
             case .success(.state):
                 if request.services.configuration.testStopPaymentAfterDebit { return completion(.failure(PaymentStoppedForTest())) }

@@ -118,7 +118,7 @@ enum QueuePoll {
         case .invalidToken:
             request.fail(QueueGate.invalidToken)
         default:
-            request.fail(QueueScriptError(reply: "\(reply)"))
+            request.fail(ScriptReplyError("queue", reply: "\(reply)"))
         }
     }
 }

@@ -5,6 +5,7 @@ import HTTP
 import JSON
 import Queue
 import Runtime
+import Scripts
 
 struct QueueRoutes {
     func register(into router: inout RouteTable) {
@@ -24,7 +25,7 @@ struct QueueRoutes {
                     request.fail(APIError(409, "QUEUE_DISABLED", "this event has no waiting queue: its routes need no queue token",
                                           details: ["eventId": .string(eventID)]))
                 default:
-                    request.fail(QueueScriptError(reply: "\(reply)"))
+                    request.fail(ScriptReplyError("queue", reply: "\(reply)"))
                 }
             }
         }
@@ -64,7 +65,7 @@ struct QueueRoutes {
                 switch reply {
                 case .left: request.respond(HTTPResponse(status: 204))
                 case .invalidToken: request.fail(QueueGate.invalidToken)
-                default: request.fail(QueueScriptError(reply: "\(reply)"))
+                default: request.fail(ScriptReplyError("queue", reply: "\(reply)"))
                 }
             }
         }
