@@ -5,6 +5,8 @@
 -- KEYS[1]  the order hash   KEYS[2]  the holds ZSET   KEYS[3]  the event's outbox
 -- KEYS[4]  the queue's active ZSET   KEYS[5]  the queue's admitted hash
 -- ARGV[1]  orderId   ARGV[2]  paymentId   ARGV[3]  userId (the payer: the order's owner)
+-- ARGV[4]  the coupon's discount ("0" without one)   ARGV[5]  couponId ("" without one)
+-- The record gains paymentId, paidAt, discountAmount, paidAmount (total − discount) and couponId.
 --
 -- Returns {"PAID", paidAt} (now, or before for this same payment id), or {"DEAD", status} when the order
 -- cannot take this payment: past its deadline, released, or paid by another payment.
@@ -69,5 +71,9 @@ redis.call("ZREM", KEYS[2], ARGV[1])
 queueExpire(KEYS[4], KEYS[5], ARGV[3])
 record.paymentId = ARGV[2]
 record.paidAt = now
+record.discountAmount = tonumber(ARGV[4] or "0") or 0
+record.paidAmount = record.totalAmount - record.discountAmount
+if (ARGV[5] or "") ~= "" then record.couponId = ARGV[5] end
+redis.call("HSET", KEYS[1], "record", cjson.encode(record))
 redis.call("XADD", KEYS[3], "*", "v", "1", "type", "ORDER_PAID", "id", "paid_" .. ARGV[1], "at", tostring(now), "data", cjson.encode(record))
 return {"PAID", now}

@@ -5,6 +5,8 @@
 -- KEYS[1]  the order hash   KEYS[2]  the holds ZSET   KEYS[3]  the event's outbox
 -- KEYS[4..] the product hashes of the order's items, in the record's item order
 -- ARGV[1]  orderId   ARGV[2]  "EXPIRED" (only once the deadline has passed, by Redis TIME) or "CANCELLED"
+-- ARGV[3]  why it was cancelled (optional; kept as the order's `cancelReason`, so a repeat of the request
+--          that cancelled it can answer as it did: "INSUFFICIENT_BALANCE", "COUPON <reason>")
 --
 -- Returns {"RELEASED", status}, {"NOT_PENDING", status}, {"NOT_DUE", expiresAt} or {"NO_ORDER"}.
 local o = redis.call("HMGET", KEYS[1], "status", "record")
@@ -23,6 +25,7 @@ for i, item in ipairs(record.items) do
   redis.call("HINCRBY", key, "stock", item.quantity)
 end
 redis.call("HSET", KEYS[1], "status", ARGV[2])
+if ARGV[3] and ARGV[3] ~= "" then redis.call("HSET", KEYS[1], "cancelReason", ARGV[3]) end
 redis.call("EXPIRE", KEYS[1], 7 * 86400)  -- settled: PostgreSQL keeps it; Redis only for retries and reads
 redis.call("ZREM", KEYS[2], ARGV[1])
 record.status = ARGV[2]

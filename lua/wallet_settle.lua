@@ -3,7 +3,8 @@
 -- way the payment leaves the open set, so the reconciler stops looking at it.
 --
 -- KEYS[1]  balance   KEYS[2]  payment hash   KEYS[3]  open payments ZSET   KEYS[4]  outbox stream
--- ARGV[1]  paymentId   ARGV[2]  "CONFIRM" or "REFUND"
+-- ARGV[1]  paymentId   ARGV[2]  "CONFIRM" or "REFUND"   ARGV[3]  why a refund (kept on the payment, so a
+--          repeat of the request answers as the first did: "DEAD <order status>" or "COUPON <reason>")
 --
 -- Returns {state, balance}: the payment's state after the call — CONFIRMED or REFUNDED — or
 -- {"NO_PAYMENT"}. A refund of a confirmed payment (or the reverse) changes nothing and returns the state.
@@ -22,7 +23,7 @@ local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local amount = tonumber(p[3])
 local after = redis.call("INCRBY", KEYS[1], amount)
-redis.call("HSET", KEYS[2], "state", "REFUNDED")
+redis.call("HSET", KEYS[2], "state", "REFUNDED", "reason", ARGV[3] or "")
 redis.call("ZREM", KEYS[3], ARGV[1])
 redis.call("XADD", KEYS[4], "*", "v", "1", "type", "WALLET_REFUNDED", "id", "rfd_" .. ARGV[1], "at", tostring(now),
            "data", cjson.encode({userId = p[2], amount = amount, balanceAfter = after, paymentId = ARGV[1], ref = p[4]}))

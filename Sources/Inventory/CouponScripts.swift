@@ -17,6 +17,8 @@ public struct CouponKeys: Sendable {
     public var coupon: String { "\(tag):coupon" }
     public var holders: String { "\(tag):holders" }
     public var outbox: String { "\(tag):outbox" }
+    /// Payments refused the coupon (coupon_reserve.lua): paymentId → reason, final for that payment.
+    public var refusals: String { "\(tag):refusals" }
 }
 
 /// A coupon's definition (API.md "Coupons"), checked field by field at creation.
@@ -94,10 +96,12 @@ public struct CouponScripts {
     public let keys: CouponKeys
     public init(couponID: String) { keys = CouponKeys(couponID: couponID) }
 
-    /// The commands that put a new coupon's live state in Redis (never resetting `remaining` once set).
+    /// The commands that put a new coupon's live state in Redis (never resetting `remaining` once set):
+    /// the window and the terms coupon_reserve.lua checks a payment against.
     public func create(_ draft: CouponDraft) -> [[String]] {
         [["HSET", keys.coupon, "validFrom", String(draft.validFromMs ?? 0), "validUntil", String(draft.validUntilMs ?? 0),
-          "quantity", String(draft.quantity)],
+          "quantity", String(draft.quantity), "discountType", draft.discountType, "discountValue", String(draft.discountValue),
+          "minOrderAmount", String(draft.minOrderAmount)],
          ["HSETNX", keys.coupon, "remaining", String(draft.quantity)]]
     }
 

@@ -19,7 +19,8 @@ public enum OrderID {
     }
 }
 
-/// An order as recorded by order_place.lua (its `record` JSON), immutable once placed.
+/// An order as recorded by order_place.lua (its `record` JSON): its items and total never change once
+/// placed; order_confirm.lua adds the discount of the coupon it was paid with.
 public struct OrderRecord: Equatable, Sendable {
     public struct Item: Equatable, Sendable {
         public let productID: String
@@ -33,6 +34,11 @@ public struct OrderRecord: Equatable, Sendable {
     public let totalAmount: Int64
     public let createdAtMs: Int64
     public let expiresAtMs: Int64
+    /// The coupon's discount, once paid with one (0 otherwise); the amount paid is total − discount.
+    public let discountAmount: Int64
+    public let couponID: String?
+
+    public var paidAmount: Int64 { totalAmount - discountAmount }
 
     public init?(json text: String) {
         guard let value = try? JSONParser.parse(text),
@@ -53,6 +59,8 @@ public struct OrderRecord: Equatable, Sendable {
         totalAmount = total
         createdAtMs = created
         expiresAtMs = expires
+        discountAmount = value["discountAmount"]?.intValue ?? 0
+        couponID = value["couponId"]?.stringValue
     }
 }
 
@@ -124,11 +132,12 @@ public struct OrderReleaseScript {
     public let keys: [String]
     public let arguments: [String]
 
-    /// `reason`: "EXPIRED" (only after the deadline) or "CANCELLED".
-    public init(record: OrderRecord, reason: String) {
+    /// `reason`: "EXPIRED" (only after the deadline) or "CANCELLED"; `why` a cancellation happened
+    /// (kept on the order as `cancelReason`).
+    public init(record: OrderRecord, reason: String, why: String = "") {
         let event = EventKeys(eventID: record.eventID)
         keys = [event.order(record.orderID), event.holds, event.outbox] + record.items.map { event.product($0.productID) }
-        arguments = [record.orderID, reason]
+        arguments = [record.orderID, reason, why]
     }
 
     public func run(on redis: RedisConnection, completion: @escaping (Result<ReleaseReply, Error>) -> Void) {

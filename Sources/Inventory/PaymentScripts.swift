@@ -6,7 +6,7 @@ import Runtime
 import Scripts
 
 /// Where a user's payments live: beside their wallet, under the shard tag `{uNN}` (UserKeys.tag).
-public struct PaymentKeys: Sendable {
+public struct PaymentKeys: Equatable, Sendable {
     public let tag: String
     public init(tag: String) { self.tag = tag }
 
@@ -18,18 +18,48 @@ public struct PaymentKeys: Sendable {
     public func idempotency(_ userID: String, _ key: String) -> String { "\(tag):idem:\(userID):payment:\(key)" }
 }
 
+/// A payment's id: `pay_` and what it pays for (an order id; a reservation id with concerts), so every
+/// driver of one payment — the request, its retries, the reconciler — names the same payment.
 public enum PaymentID {
-    public static func of(orderID: String) -> String { "pay_" + orderID }
-    public static func orderID(of paymentID: String) -> String? {
-        paymentID.hasPrefix("pay_ord_") ? String(paymentID.dropFirst(4)) : nil
+    public static func of(ref: String) -> String { "pay_" + ref }
+}
+
+/// What wallet_debit.lua answered.
+public enum DebitStep: Equatable, Sendable {
+    /// The payment exists (now or before): its state (DEBITED, CONFIRMED, REFUNDED), the balance, the
+    /// coupon it was first debited with (whatever this call asked for) and, when refunded, why.
+    case payment(state: String, balance: Int64, coupon: PaymentCoupon?, refundReason: String)
+    case short(balance: Int64)
+    case reused
+}
+
+/// What a payment pays for, on the event's side: an order (and, with concerts, a reservation). Its
+/// confirm script takes (ref, paymentId, userId, discount, couponId) and answers {"PAID", at} or
+/// {"DEAD", status} (order_confirm.lua).
+public struct PaymentTarget: Equatable, Sendable {
+    public let ref: String
+    public let eventID: String
+    public let confirm: LuaScript
+    public let confirmKeys: [String]
+
+    /// The target of a payment's `ref` (as wallet_debit.lua recorded it); nil for an unknown kind of ref.
+    public init?(ref: String, eventID: String) {
+        guard ref.hasPrefix("ord_") else { return nil }
+        self.ref = ref
+        self.eventID = eventID
+        confirm = PaymentScripts.confirm
+        confirmKeys = PaymentScripts.confirmKeys(orderID: ref, eventID: eventID)
+    }
+
+    public init(order: OrderRecord) {
+        self.init(ref: order.orderID, eventID: order.eventID)!
     }
 }
 
+/// What wallet_settle.lua answered.
 public enum WalletStep: Equatable, Sendable {
-    /// The payment's state after the call (DEBITED, CONFIRMED, REFUNDED) and the balance.
+    /// The payment's state after the call (CONFIRMED or REFUNDED) and the balance.
     case state(String, balance: Int64)
-    case short(balance: Int64)
-    case reused
     case noPayment
 }
 
@@ -42,9 +72,25 @@ public enum PaymentScripts {
         [keys.wallet(userID), keys.payment(paymentID), keys.open, keys.outbox, keys.idempotency(userID, idempotencyKey ?? "-")]
     }
 
-    public static func debitArguments(userID: String, paymentID: String, amount: Int64, orderID: String, eventID: String,
-                                      fingerprint: String, idempotencyKey: String?, ttlSeconds: Int) -> [String] {
-        [userID, paymentID, String(amount), orderID, eventID, fingerprint, idempotencyKey == nil ? "" : "1", String(ttlSeconds)]
+    /// `amount` is what the wallet pays: the gross amount less the coupon's discount.
+    public static func debitArguments(userID: String, paymentID: String, amount: Int64, ref: String, eventID: String,
+                                      fingerprint: String, idempotencyKey: String?, ttlSeconds: Int, coupon: PaymentCoupon?) -> [String] {
+        [userID, paymentID, String(amount), ref, eventID, fingerprint, idempotencyKey == nil ? "" : "1", String(ttlSeconds),
+         coupon?.couponID ?? "", String(coupon?.discount ?? 0)]
+    }
+
+    public static func decodeDebit(_ value: RedisValue) -> Result<DebitStep, Error> {
+        let failure = Result<DebitStep, Error>.failure(ScriptReplyError("wallet_debit", reply: value.description))
+        guard let items = value.array, let kind = items.first?.string else { return failure }
+        switch kind {
+        case "REUSED": return .success(.reused)
+        case "SHORT": return items.count == 2 && items[1].int != nil ? .success(.short(balance: items[1].int!)) : failure
+        default:
+            guard items.count == 5, let balance = items[1].int, let couponID = items[2].string, let discount = items[3].int,
+                  let reason = items[4].string else { return failure }
+            let coupon = couponID.isEmpty ? nil : PaymentCoupon(couponID: couponID, discount: discount)
+            return .success(.payment(state: kind, balance: balance, coupon: coupon, refundReason: reason))
+        }
     }
 
     public static func settleKeys(_ keys: PaymentKeys, userID: String, paymentID: String) -> [String] {
@@ -56,17 +102,20 @@ public enum PaymentScripts {
         return [event.order(orderID), event.holds, event.outbox, event.active, event.admitted]
     }
 
+    /// `refundReason` is kept on a refunded payment ("DEAD <status>" or "COUPON <reason>").
+    public static func settleArguments(paymentID: String, confirm: Bool, refundReason: String) -> [String] {
+        [paymentID, confirm ? "CONFIRM" : "REFUND", refundReason]
+    }
+
     public static func decodeWallet(_ value: RedisValue) -> Result<WalletStep, Error> {
-        guard let items = value.array, let kind = items.first?.string else { return .failure(ScriptReplyError("wallet_debit/wallet_settle", reply: value.description)) }
+        guard let items = value.array, let kind = items.first?.string else { return .failure(ScriptReplyError("wallet_settle", reply: value.description)) }
         let balance = items.count > 1 ? items[1].int : nil
         switch kind {
-        case "SHORT": if let balance { return .success(.short(balance: balance)) }
-        case "REUSED": return .success(.reused)
         case "NO_PAYMENT": return .success(.noPayment)
         case "DEBITED", "CONFIRMED", "REFUNDED": if let balance { return .success(.state(kind, balance: balance)) }
         default: break
         }
-        return .failure(ScriptReplyError("wallet_debit/wallet_settle", reply: value.description))
+        return .failure(ScriptReplyError("wallet_settle", reply: value.description))
     }
 
     /// order_confirm.lua: `.success(paidAt)` when PAID for this payment, `.failure(status)` when dead.

@@ -41,6 +41,7 @@ public struct OutboxHandlers {
             WalletMovementHandler.debited,
             WalletMovementHandler.refunded,
             CouponIssuedHandler(),
+            CouponUsedHandler(),
         ])
     }
 

@@ -2,9 +2,11 @@
 // until wallet_settle.lua marks it CONFIRMED or REFUNDED. Once a second this reconciler looks, in each of
 // the 16 user shards, for payments debited longer ago than FLOODGATE_RECONCILE_AFTER_SECONDS (a live
 // request finishes in milliseconds) and drives them to the end with the same idempotent scripts the
-// gateway uses: order_confirm.lua (PAID while the hold is alive) then wallet_settle.lua (CONFIRM, or
-// REFUND when the order could not take it). So "debited" always ends as paid or refunded, never both
-// — order_confirm accepts one payment id per order, and a refund needs the payment still DEBITED.
+// gateway uses, in the same PaymentSteps: the coupon's reservation when the payment has one, then
+// order_confirm.lua (PAID while the hold is alive), the coupon USED or given back, and wallet_settle.lua
+// (CONFIRM, or REFUND when the order or the coupon could not take it). So "debited" always ends as paid
+// or refunded, never both — order_confirm accepts one payment id per order, coupon_reserve keeps its
+// refusals, and a refund needs the payment still DEBITED.
 import Foundation
 import Inventory
 import Runtime
@@ -77,10 +79,12 @@ public final class PaymentReconciler: @unchecked Sendable {
     }
 
     private func finish(_ paymentID: String, _ keys: PaymentKeys) throws -> Bool {
-        guard case .array(let fields) = try redis.command(["HMGET", keys.payment(paymentID), "state", "user", "ref", "eventId"]),
-              fields.count == 4, let state = fields[0].string, let user = fields[1].string,
-              let orderID = fields[2].string, let eventID = fields[3].string else {
-            // An open entry without its payment: nothing to finish.
+        guard case .array(let fields) = try redis.command(["HMGET", keys.payment(paymentID), "state", "user", "ref", "eventId",
+                                                           "amount", "couponId", "discount"]),
+              fields.count == 7, let state = fields[0].string, let user = fields[1].string,
+              let ref = fields[2].string, let eventID = fields[3].string, let debited = fields[4].int,
+              let target = PaymentTarget(ref: ref, eventID: eventID) else {
+            // An open entry without its payment (or of a kind this worker does not know): nothing to finish.
             _ = try redis.command(["ZREM", keys.open, paymentID])
             return false
         }
@@ -88,18 +92,19 @@ public final class PaymentReconciler: @unchecked Sendable {
             _ = try redis.command(["ZREM", keys.open, paymentID])
             return false
         }
-        let confirmed = try PaymentScripts.decodeConfirm(
-            redis.run(PaymentScripts.confirm, keys: PaymentScripts.confirmKeys(orderID: orderID, eventID: eventID),
-                      arguments: [orderID, paymentID, user])).get()
-        let step = (try? confirmed.get()) == nil ? "REFUND" : "CONFIRM"
-        let settled = try PaymentScripts.decodeWallet(
-            redis.run(PaymentScripts.settle, keys: PaymentScripts.settleKeys(keys, userID: user, paymentID: paymentID),
-                      arguments: [paymentID, step])).get()
+        let discount = fields[6].int ?? 0
+        let coupon = (fields[5].string ?? "").isEmpty ? nil : PaymentCoupon(couponID: fields[5].string!, discount: discount)
+        var steps = PaymentSteps(PaymentSteps.Payment(paymentID: paymentID, userID: user, keys: keys, target: target,
+                                                      grossAmount: debited + discount, coupon: coupon))
+        var action = steps.start()
+        while case .run(let script, let scriptKeys, let arguments) = action {
+            action = try steps.next(redis.run(script, keys: scriptKeys, arguments: arguments))
+        }
+        guard case .finished(let end, _) = action else { return false }
         lock.lock()
-        if case .state("CONFIRMED", _) = settled { paidCount += 1 }
-        if case .state("REFUNDED", _) = settled { refundedCount += 1 }
+        if case .paid = end { paidCount += 1 } else { refundedCount += 1 }
         lock.unlock()
-        Log.info("reconciler finished a payment", ["payment": paymentID, "order": orderID, "outcome": step == "CONFIRM" ? "paid" : "refunded"])
+        Log.info("reconciler finished a payment", ["payment": paymentID, "ref": ref, "outcome": "\(end)"])
         return true
     }
 }

@@ -101,7 +101,9 @@ final class OrderTests: XCTestCase {
             (#"{"items":[{"productId":"\#(a)","quantity":1},{"productId":"\#(b)","quantity":1}],"pay":false}"#, 400, "VALIDATION_FAILED"),
             (#"{"items":[{"productId":"prd_000000000000000000000000","quantity":1}],"pay":false}"#, 404, "NOT_FOUND"),
             (#"{"items":[{"productId":"\#(a)","quantity":1}],"pay":"no"}"#, 400, "VALIDATION_FAILED"),
-            (#"{"items":[{"productId":"\#(a)","quantity":1}],"pay":false,"couponId":"cpn_000000000000000000000000"}"#, 409, "COUPON_NOT_USABLE"),
+            // A coupon is applied when paying: with pay:true, or at POST /payments (CouponUseTests).
+            (#"{"items":[{"productId":"\#(a)","quantity":1}],"pay":false,"couponId":"cpn_000000000000000000000000"}"#, 400, "VALIDATION_FAILED"),
+            (#"{"items":[{"productId":"\#(a)","quantity":1}],"couponId":"cpn_000000000000000000000000"}"#, 404, "NOT_FOUND"),
         ]
         for (body, status, code) in cases {
             let response = try post(body)

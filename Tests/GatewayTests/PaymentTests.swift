@@ -217,13 +217,13 @@ final class PaymentTests: XCTestCase {
         // The first payment is finished while its hold lives: PAID. The second only after its hold died: refunded.
         usleep(1_100_000)
         _ = try fixture.redis.command(["ZADD", PaymentKeys(tag: UserKeys(userID: users[1].id).tag).open, "XX", "9999999999999",
-                                       PaymentID.of(orderID: orderIDs[1])])  // keep the second out of this pass
+                                       PaymentID.of(ref: orderIDs[1])])  // keep the second out of this pass
         XCTAssertGreaterThanOrEqual(try reconciler.reconcileOnce(), 1)
         XCTAssertEqual(try fixture.redis.command(["HGET", EventKeys(eventID: eventID).order(orderIDs[0]), "status"]).string, "PAID")
         XCTAssertEqual(try balance(users[0].id), 4_000)
 
         usleep(2_500_000)  // the second hold runs out
-        _ = try fixture.redis.command(["ZADD", PaymentKeys(tag: UserKeys(userID: users[1].id).tag).open, "XX", "1", PaymentID.of(orderID: orderIDs[1])])
+        _ = try fixture.redis.command(["ZADD", PaymentKeys(tag: UserKeys(userID: users[1].id).tag).open, "XX", "1", PaymentID.of(ref: orderIDs[1])])
         XCTAssertGreaterThanOrEqual(try reconciler.reconcileOnce(), 1)
         XCTAssertNotEqual(try fixture.redis.command(["HGET", EventKeys(eventID: eventID).order(orderIDs[1]), "status"]).string, "PAID")
         XCTAssertEqual(try balance(users[1].id), 5_000, "refunded")

@@ -130,6 +130,12 @@ final class WalletHistoryRecoveryTests: XCTestCase {
         let couponScripts = CouponScripts(couponID: coupon.id)
         _ = try fixture.redis.pipeline(couponScripts.create(coupon.draft) + [["SADD", EventKeys.outboxRegistry, couponScripts.keys.outbox]])
         XCTAssertEqual(try fixture.request("POST", "/coupons/\(coupon.id)/issue", token: users[0].accessToken).status, 201)
+        // The last user gets one too and uses it on a third order (1 unit at 10: all of it off).
+        XCTAssertEqual(try fixture.request("POST", "/coupons/\(coupon.id)/issue", token: users[3].accessToken).status, 201)
+        let discounted = try fixture.request("POST", "/orders", body: #"{"items":[{"productId":"\#(sold.id)","quantity":1}],"couponId":"\#(coupon.id)"}"#,
+                                             token: users[3].accessToken)
+        XCTAssertEqual(discounted.status, 201, discounted.bodyText)
+        XCTAssertEqual(try fixture.json(discounted)["paidAmount"]?.intValue, 0)
 
         try startConsumer()
         XCTAssertTrue(waitUntil(60) {
@@ -153,12 +159,16 @@ final class WalletHistoryRecoveryTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(report.products, 1)
         XCTAssertEqual(try fixture.redis.command(["HGET", EventKeys(eventID: event.id).product(product.id), "stock"]).int, 13)
         XCTAssertEqual(try users.map { try fixture.redis.command(["GET", UserKeys(userID: $0.id).wallet]).int }, expected)
-        XCTAssertEqual(try fixture.redis.command(["HGET", EventKeys(eventID: event.id).product(sold.id), "stock"]).int, 15, "20 − 2 sold − 3 held")
+        XCTAssertEqual(try fixture.redis.command(["HGET", EventKeys(eventID: event.id).product(sold.id), "stock"]).int, 14, "20 − 3 sold − 3 held")
         XCTAssertEqual(try fixture.redis.command(["HGET", EventKeys(eventID: event.id).order(pendingID), "status"]).string, "PENDING_PAYMENT")
         XCTAssertNotNil(try fixture.redis.command(["ZSCORE", EventKeys(eventID: event.id).holds, pendingID]).string, "its hold is back")
         XCTAssertGreaterThanOrEqual(report.orders, 1)
-        XCTAssertEqual(try fixture.redis.command(["HGET", couponScripts.keys.coupon, "remaining"]).int, 4)
+        XCTAssertEqual(try fixture.redis.command(["HGET", couponScripts.keys.coupon, "remaining"]).int, 3)
+        XCTAssertEqual(try fixture.redis.command(["HGET", couponScripts.keys.coupon, "discountType"]).string, "AMOUNT", "its terms are back")
         XCTAssertEqual(try fixture.redis.command(["HGET", couponScripts.keys.holders, users[0].id]).string?.hasPrefix("ISSUED "), true)
+        let used = CouponHolding(state: try fixture.redis.command(["HGET", couponScripts.keys.holders, users[3].id]).string)
+        guard case .used(_, let paymentID) = used else { return XCTFail("the used coupon is USED again, not \(used)") }
+        XCTAssertEqual(paymentID, PaymentID.of(ref: try fixture.json(discounted)["orderId"]!.stringValue!))
         _ = try Recovery.run(configuration: configuration)  // idempotent
         XCTAssertEqual(try users.map { try fixture.redis.command(["GET", UserKeys(userID: $0.id).wallet]).int }, expected)
     }

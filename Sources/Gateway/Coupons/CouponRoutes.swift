@@ -15,11 +15,6 @@ struct CouponRoutes {
         router.add(.GET, "/users/me/coupons", mine)
     }
 
-    /// Applying coupons to orders and payments is the next step of the coupons feature; until it lands a
-    /// couponId there is refused clearly, and nothing is taken.
-    static let notUsableYet = APIError(409, "COUPON_NOT_USABLE", "coupons cannot be applied to orders or payments yet",
-                                       details: ["field": "couponId"])
-
     static let notLoaded = APIError(503, "UNAVAILABLE", "the coupon's live state is not in Redis; run floodgate recover",
                                     headers: [("Retry-After", "5")])
 

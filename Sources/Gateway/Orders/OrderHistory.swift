@@ -85,7 +85,7 @@ enum OrderHistory {
     /// The user's orders in PostgreSQL, older than `before`, with their items.
     static func stored(userID: String, before: (Int64, String)?, limit: Int, _ db: PostgresConnection) throws -> [Entry] {
         let rows = try db.query("""
-            SELECT id, event_id, status, total_amount, paid_amount, (extract(epoch FROM created_at) * 1000)::bigint AS created_ms,
+            SELECT id, event_id, status, total_amount, paid_amount, discount_amount, coupon_id, (extract(epoch FROM created_at) * 1000)::bigint AS created_ms,
                    (extract(epoch FROM expires_at) * 1000)::bigint AS expires_ms
             FROM orders
             WHERE user_id = $1 AND ($2::bigint IS NULL OR (created_at, id) < ('epoch'::timestamptz + $2::bigint * interval '1 millisecond', $3::text))
@@ -97,7 +97,7 @@ enum OrderHistory {
     /// One order from PostgreSQL (nil when it is not there).
     static func stored(orderID: String, _ db: PostgresConnection) throws -> (userID: String, entry: Entry)? {
         let rows = try db.query("""
-            SELECT id, event_id, user_id, status, total_amount, paid_amount, (extract(epoch FROM created_at) * 1000)::bigint AS created_ms,
+            SELECT id, event_id, user_id, status, total_amount, paid_amount, discount_amount, coupon_id, (extract(epoch FROM created_at) * 1000)::bigint AS created_ms,
                    (extract(epoch FROM expires_at) * 1000)::bigint AS expires_ms
             FROM orders WHERE id = $1
             """, [orderID])
@@ -119,10 +119,11 @@ enum OrderHistory {
             let id = try row.string("id")
             let status = try row.string("status")
             var body: JSONObject = ["orderId": .string(id), "status": .string(status), "items": .array(items[id] ?? []),
-                                    "totalAmount": .int(try row.int64("total_amount")), "discountAmount": 0,
+                                    "totalAmount": .int(try row.int64("total_amount")), "discountAmount": .int(try row.int64("discount_amount")),
                                     "paidAmount": .int(try row.int64("paid_amount")), "eventId": .string(try row.string("event_id")),
                                     "createdAt": .string(Timestamp.rfc3339(millis: try row.int64("created_ms")))]
             if status == "PENDING_PAYMENT" { body["expiresAt"] = .string(Timestamp.rfc3339(millis: try row.int64("expires_ms"))) }
+            if !(try row.isNull("coupon_id")) { body["couponId"] = .string(try row.string("coupon_id")) }
             return Entry(createdAt: try row.int64("created_ms"), orderID: id, body: .object(body))
         }
     }

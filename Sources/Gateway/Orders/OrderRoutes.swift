@@ -5,8 +5,10 @@
 // the hold runs out after FLOODGATE_HOLD_TTL_SECONDS and the stock comes back once (order_release.lua,
 // run by every gateway's HoldSweeper and lazily by readers).
 //
-// With `pay:true` (the default) the order is then paid at once through PaymentFlow; when the wallet is
-// short, the order is cancelled (its stock back at once) and the answer is 402 — nothing is taken.
+// With `pay:true` (the default) the order is then paid at once through PaymentFlow, less the discount of
+// a `couponId` the buyer holds; when the wallet is short or the coupon cannot be used, the order is
+// cancelled (its stock back at once) and the answer is 402 or 409/410 — nothing is taken. A coupon needs
+// pay:true here; a pay:false order takes its coupon at POST /payments.
 import HTTP
 import Inventory
 import JSON
@@ -40,13 +42,16 @@ struct OrderRoutes {
         case .bool(let flag)?: pay = flag
         default: throw APIError.validation("pay", "pay must be true or false")
         }
-        if let coupon = body["couponId"], coupon != .null { throw CouponRoutes.notUsableYet }
+        let couponID = try CouponCheck.couponID(in: body)
+        if couponID != nil && !pay {
+            throw APIError.validation("couponId", "a coupon is applied when paying: send it with pay:true, or to POST /payments")
+        }
         let queueToken = request.header(QueueGate.header).flatMap { $0.isEmpty ? nil : $0 }
         if let queueToken, !QueueGate.isWellFormed(queueToken) { throw QueueGate.invalidToken }
 
         Authenticator.authenticate(request) { userID in
             Self.orderItems(request, userID: userID, listed: listed) { items in
-                let fingerprint = "items=" + items.map { "\($0.0)x\($0.1)" }.joined(separator: ",") + ";pay=\(pay)"
+                let fingerprint = "items=" + items.map { "\($0.0)x\($0.1)" }.joined(separator: ",") + ";pay=\(pay);coupon=\(couponID ?? "")"
                 Self.eventOf(request, items.map(\.0)) { eventID in
                     let orderID = OrderID.make(eventID: eventID)
                     let script = OrderPlaceScript(eventID: eventID, userID: userID, queueToken: queueToken, orderID: orderID, items: items,
@@ -61,7 +66,7 @@ struct OrderRoutes {
                     EventCache.withSettings(request, eventID: eventID, run: { done in
                         script.run(on: request.redis) { result in done(result.map { $0 == .gate(.noEvent) ? nil : $0 }) }
                     }) { reply in
-                        Self.placed(request, reply, userID: userID, pay: pay, answer: answer)
+                        Self.placed(request, reply, userID: userID, pay: pay, couponID: couponID, answer: answer)
                     }
                 }
             }
@@ -69,11 +74,16 @@ struct OrderRoutes {
     }
 
     /// What order_place.lua answered, carried on to the client (paying first when asked).
-    private static func placed(_ request: APIRequest, _ reply: PlaceReply, userID: String, pay: Bool, answer: @escaping (JSONValue) -> Void) {
+    private static func placed(_ request: APIRequest, _ reply: PlaceReply, userID: String, pay: Bool, couponID: String?,
+                               answer: @escaping (JSONValue) -> Void) {
         switch reply {
         case .placed(let record):
             OrderHistory.remember(request, record) {
-                if pay { payNow(request, record, userID: userID, answer: answer) } else { answer(body(record, status: "PENDING_PAYMENT")) }
+                if pay {
+                    payNow(request, record, userID: userID, couponID: couponID, answer: answer)
+                } else {
+                    answer(body(record, status: "PENDING_PAYMENT"))
+                }
             }
         case .replay(let record):
             // The first answer of a pay:false order is its placement, whatever happened since; a pay:true
@@ -81,7 +91,11 @@ struct OrderRoutes {
             guard pay else { return answer(body(record, status: "PENDING_PAYMENT")) }
             OrderReader.load(request, orderID: record.orderID, eventID: record.eventID) { order in
                 switch order.status {
-                case "PENDING_PAYMENT", "PAID": payNow(request, record, userID: userID, answer: answer)
+                // A paid order's coupon is the one its payment recorded: not checked again (it is USED now).
+                case "PAID": payNow(request, record, userID: userID, couponID: nil, answer: answer)
+                case "PENDING_PAYMENT": payNow(request, record, userID: userID, couponID: couponID, answer: answer)
+                case "CANCELLED" where order.cancelReason.hasPrefix("COUPON "):
+                    request.fail(CouponCheck.error(couponID: couponID ?? "", reason: String(order.cancelReason.dropFirst(7))))
                 case "CANCELLED":
                     request.redis.send(["GET", UserKeys(userID: userID).wallet]) { balance in
                         request.fail(PaymentRoutes.insufficient(balance: (try? balance.get())?.int ?? 0, required: record.totalAmount))
@@ -156,36 +170,57 @@ struct OrderRoutes {
         }
     }
 
-    /// Pays a just-placed order; on a short wallet the order is cancelled, so nothing stays taken.
-    private static func payNow(_ request: APIRequest, _ record: OrderRecord, userID: String, answer: @escaping (JSONValue) -> Void) {
-        PaymentFlow.pay(request, record: record, userID: userID, idempotencyKey: nil, fingerprint: "order=\(record.orderID)") { outcome in
-            switch outcome {
-            case .success(.paid):
-                answer(body(record, status: "PAID"))
-            case .success(.short(let balance)):
-                OrderReleaseScript(record: record, reason: "CANCELLED").run(on: request.redis) { released in
-                    if case .failure(let error) = released { return request.fail(error) }
-                    request.fail(PaymentRoutes.insufficient(balance: balance, required: record.totalAmount))
-                }
-            case .success(.dead):
-                request.fail(PaymentRoutes.holdExpired(record.orderID))
-            case .success(.reused):
-                request.fail(IdempotencyKey.reused)
-            case .failure(let error):
+    /// Pays a just-placed order; when the wallet is short or the coupon cannot be used, the order is
+    /// cancelled (and why kept on it, for a repeat of the request), so nothing stays taken.
+    private static func payNow(_ request: APIRequest, _ record: OrderRecord, userID: String, couponID: String?,
+                               answer: @escaping (JSONValue) -> Void) {
+        let cancel: (APIError, String) -> Void = { error, why in
+            OrderReleaseScript(record: record, reason: "CANCELLED", why: why).run(on: request.redis) { released in
+                if case .failure(let failed) = released { return request.fail(failed) }
                 request.fail(error)
+            }
+        }
+        let withCoupon: (@escaping (PaymentCoupon?) -> Void) -> Void = { next in
+            guard let couponID else { return next(nil) }
+            CouponCheck.discount(request, couponID: couponID, userID: userID, ref: record.orderID, amount: record.totalAmount, onRefusal: { error in
+                guard error.status == 409 || error.status == 410 || error.status == 404 else { return request.fail(error) }
+                cancel(error, "COUPON " + (error.details?["reason"]?.stringValue ?? "NO_COUPON"))
+            }, next)
+        }
+        withCoupon { coupon in
+            PaymentFlow.pay(request, target: PaymentTarget(order: record), amount: record.totalAmount, userID: userID, coupon: coupon,
+                            idempotencyKey: nil, fingerprint: "order=\(record.orderID)") { outcome in
+                switch outcome {
+                case .success(.paid(_, _, let used)):
+                    answer(body(record, status: "PAID", coupon: used))
+                case .success(.short(let balance)):
+                    cancel(PaymentRoutes.insufficient(balance: balance, required: record.totalAmount - (coupon?.discount ?? 0)), "INSUFFICIENT_BALANCE")
+                case .success(.couponRefused(let refused, let reason)):
+                    cancel(CouponCheck.error(couponID: refused, reason: reason), "COUPON \(reason)")
+                case .success(.dead):
+                    request.fail(PaymentRoutes.holdExpired(record.orderID))
+                case .success(.reused):
+                    request.fail(IdempotencyKey.reused)
+                case .failure(let error):
+                    request.fail(error)
+                }
             }
         }
     }
 
     /// The API's order.
-    static func body(_ record: OrderRecord, status: String) -> JSONValue {
+    /// `coupon`: the payment's, when the record in hand predates the payment (else the record's own).
+    static func body(_ record: OrderRecord, status: String, coupon: PaymentCoupon? = nil) -> JSONValue {
+        let discount = status == "PAID" ? coupon?.discount ?? record.discountAmount : 0
         var object: JSONObject = [
             "orderId": .string(record.orderID), "status": .string(status),
             "items": .array(record.items.map { ["productId": .string($0.productID), "quantity": .int($0.quantity), "unitPrice": .int($0.unitPrice)] }),
-            "totalAmount": .int(record.totalAmount), "discountAmount": 0, "paidAmount": .int(status == "PAID" ? record.totalAmount : 0),
+            "totalAmount": .int(record.totalAmount), "discountAmount": .int(discount),
+            "paidAmount": .int(status == "PAID" ? record.totalAmount - discount : 0),
             "eventId": .string(record.eventID), "createdAt": .string(Timestamp.rfc3339(millis: record.createdAtMs)),
         ]
         if status == "PENDING_PAYMENT" { object["expiresAt"] = .string(Timestamp.rfc3339(millis: record.expiresAtMs)) }
+        if status == "PAID", let couponID = coupon?.couponID ?? record.couponID { object["couponId"] = .string(couponID) }
         return .object(object)
     }
 

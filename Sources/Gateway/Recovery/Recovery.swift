@@ -123,13 +123,14 @@ public enum Recovery {
         }
         if !productCommands.isEmpty { try send(productCommands, redis) }
 
-        // Coupons: the window, remaining = quantity − issues, and every holder.
+        // Coupons: the window and terms, remaining = quantity − issues, and every holder (ISSUED, or USED by
+        // its payment).
         var couponCommands: [[String]] = []
         for coupon in try CouponStore.all(db) {
             let scripts = CouponScripts(couponID: coupon.id)
             let holders = try db.query("""
                 SELECT user_id, (extract(epoch FROM issued_at) * 1000)::bigint AS at_ms,
-                       (extract(epoch FROM used_at) * 1000)::bigint AS used_ms
+                       (extract(epoch FROM used_at) * 1000)::bigint AS used_ms, payment_id
                 FROM coupon_issues WHERE coupon_id = $1
                 """, [coupon.id])
             couponCommands += scripts.create(coupon.draft)
@@ -137,7 +138,8 @@ public enum Recovery {
             couponCommands.append(["DEL", scripts.keys.holders])
             for holder in holders {
                 let used = try holder.isNull("used_ms") ? nil : try holder.int64("used_ms")
-                let state = try used.map { "USED \($0)" } ?? "ISSUED \(holder.int64("at_ms"))"
+                let payment = try holder.isNull("payment_id") ? nil : try holder.string("payment_id")
+                let state = CouponHolding.state(issuedAtMs: try holder.int64("at_ms"), usedAtMs: used, paymentID: payment)
                 couponCommands.append(["HSET", scripts.keys.holders, try holder.string("user_id"), state])
             }
             couponCommands.append(["SADD", EventKeys.outboxRegistry, scripts.keys.outbox])

@@ -146,5 +146,13 @@ public enum Migrations {
             );
             CREATE INDEX coupon_issues_user ON coupon_issues (user_id, issued_at DESC);
             """),
+        // Coupons applied to payments: an order keeps the discount and coupon it was paid with, and an issue
+        // becomes USED by one payment (COUPON_USED from coupon_settle.lua).
+        Migration(version: 7, name: "coupon_use", sql: """
+            ALTER TABLE orders ADD COLUMN discount_amount bigint NOT NULL DEFAULT 0 CHECK (discount_amount >= 0),
+                               ADD COLUMN coupon_id text;
+            ALTER TABLE coupon_issues ADD COLUMN payment_id text, ADD COLUMN ref text, ADD COLUMN discount_amount bigint;
+            CREATE UNIQUE INDEX coupon_issues_payment ON coupon_issues (payment_id);
+            """),
     ]
 }
