@@ -42,7 +42,7 @@ public struct Configuration {
         ("FLOODGATE_THREADS", "--threads", "number of cores", "event-loop threads"),
         ("FLOODGATE_ADMIN_KEY", "--admin-key", "none (admin routes 403)", "key for X-Admin-Key"),
         ("FLOODGATE_WORKER_PORT", "--worker-port", "8081", "worker's metrics/health port"),
-        ("FLOODGATE_DATA_PLATFORM_URL", "--data-platform-url", "the run command's mock receiver", "where paid orders are delivered"),
+        ("FLOODGATE_DATA_PLATFORM_URL", "--data-platform-url", "none: no delivery (scripts/run: its mock receiver)", "where paid orders and confirmed reservations are delivered"),
         ("FLOODGATE_HOLD_TTL_SECONDS", "--hold-ttl-seconds", "300", "seat and pending-order hold time"),
         ("FLOODGATE_MAX_CONNECTIONS", "--max-connections", "16384", "open HTTP connections before new ones get 503"),
         ("FLOODGATE_REQUEST_TIMEOUT_SECONDS", "--request-timeout-seconds", "10", "a request must arrive within this (408)"),

@@ -5,6 +5,8 @@
 // its last-delivered id (everything up to it is acknowledged; everything after it is undelivered). The
 // stream is trimmed to the minimum over the groups with `XTRIM MINID` (which keeps the bound itself) —
 // and not at all when any group of the list is missing, since a missing group has read nothing yet.
+// A leased group (OutboxStreams.leasedGroups: the data-platform delivery) counts only while its lease
+// key exists; without it the group is left out of the minimum, missing or not.
 // The bound is computed from XINFO GROUPS first and XPENDING after, so anything that changes in between
 // (new deliveries, acknowledgements) only moves the true bound up: the trim errs on the side of keeping.
 import Runtime
@@ -13,7 +15,8 @@ extension OutboxConsumer {
     func readGaugesAndTrim(trim: Bool) throws {
         let groups = settings.groups
         let targets = streams.filter { readyStreams.contains($0) }
-        var commands: [[String]] = [["TIME"]]
+        let leases = Array(settings.leasedGroups)
+        var commands: [[String]] = [["TIME"]] + leases.map { ["EXISTS", $0.value] }
         for stream in targets {
             commands.append(["XINFO", "GROUPS", stream])
             commands.append(["XLEN", stream])
@@ -21,6 +24,8 @@ extension OutboxConsumer {
         }
         let replies = try redis.pipeline(commands)
         let now = StreamReplies.timeMilliseconds(replies[0]) ?? wallClockMillis()
+        // A lease that cannot be read counts as held: when in doubt, keep entries.
+        let unleased = Set(zip(leases, replies[1...]).filter { $0.1.int == 0 }.map { $0.0.key })
 
         struct Reading {
             var writer: StreamReplies.GroupInfo?
@@ -29,7 +34,7 @@ extension OutboxConsumer {
             var floor: StreamID?
         }
         var readings: [String: Reading] = [:]
-        var index = 1
+        var index = 1 + leases.count
         for stream in targets {
             let info = StreamReplies.groups(replies[index])
             let length = Int(replies[index + 1].int ?? 0)
@@ -38,10 +43,11 @@ extension OutboxConsumer {
             var writerSmallest: StreamID?
             for (g, group) in groups.enumerated() {
                 let summary = StreamReplies.pendingSummary(replies[index + 2 + g])
+                if group == settings.group, let summary, summary.count > 0 { writerSmallest = summary.smallest }
+                if unleased.contains(group) { continue }
                 guard let groupInfo = info?[group], let summary else { complete = false; continue }
                 let bound = summary.count > 0 ? (summary.smallest ?? .zero) : groupInfo.lastDeliveredID
                 floor = floor.map { min($0, bound) } ?? bound
-                if group == settings.group, summary.count > 0 { writerSmallest = summary.smallest }
             }
             readings[stream] = Reading(writer: info?[settings.group], writerSmallestPending: writerSmallest,
                                        length: length, floor: complete ? floor : nil)

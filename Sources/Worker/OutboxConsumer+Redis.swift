@@ -243,20 +243,13 @@ extension OutboxConsumer {
                       ["stream": entry.stream, "entry": entry.id, "attempt": "\(entry.deliveries)", "error": error])
     }
 
-    /// Moves `entry` to `<stream>:dead` with its original fields plus error, attempts, sourceStream and
-    /// sourceId, and acknowledges it — in one MULTI (same hash tag), so it is never in both or neither.
+    /// Moves `entry` to `<stream>:dead` (OutboxDeadLetters) and acknowledges it; if Redis refuses, it
+    /// stays pending, so it is not lost: it comes back through XAUTOCLAIM and is tried again.
     func deadLetter(_ entry: OutboxEntry, error: String, attempts: Int) throws {
         let dead = OutboxStreams.deadLetterStream(for: entry.stream)
-        var add = ["XADD", dead, "*"]
-        for field in entry.fields { add += [field.name, field.value] }
-        add += ["error", String(error.prefix(2_000)), "attempts", String(attempts),
-                "sourceStream", entry.stream, "sourceId", entry.id]
-        let replies = try redis.pipeline([["MULTI"], add, ["XACK", entry.stream, settings.group, entry.id], ["EXEC"]])
-        guard case .array(let results) = replies[3], results.count == 2, results[0].string != nil else {
-            // Refused (e.g. the dead-letter key holds another type): the entry stays pending, so it is not
-            // lost; it comes back through XAUTOCLAIM and is tried again.
+        if let refusal = try OutboxDeadLetters.move(entry, group: settings.group, error: error, attempts: attempts, redis) {
             warnThrottled("dead \(entry.stream)", "outbox consumer: could not dead-letter an entry; it stays pending",
-                          ["stream": entry.stream, "entry": entry.id, "reply": replies.map(\.description).joined(separator: "; ")])
+                          ["stream": entry.stream, "entry": entry.id, "reply": refusal])
             return
         }
         metrics.update { $0.deadLetters += 1 }

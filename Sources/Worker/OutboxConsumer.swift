@@ -49,6 +49,8 @@ public final class OutboxConsumer: @unchecked Sendable {
         public var streamRegistry: String? = OutboxStreams.registry
         /// Groups created on every stream, and respected by trimming. Must include `group`.
         public var groups: [String] = OutboxStreams.groups
+        /// Groups of `groups` that trimming respects only while their lease key (the value) exists.
+        public var leasedGroups: [String: String] = OutboxStreams.leasedGroups
         /// The group this consumer reads as.
         public var group: String = OutboxStreams.writerGroup
         /// Unique per consumer: a consumer's pending entries are its own.

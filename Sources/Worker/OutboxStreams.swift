@@ -8,6 +8,22 @@
 // The group list is a constant on purpose: every worker creates every group in it on every stream, and
 // trimming never passes the oldest entry any of them still holds. A group that only some worker versions
 // know about would let the others trim entries it has not read yet.
+//
+// The data-platform group is in the list, but trimming waits for it only while delivery is on somewhere:
+// a group nobody reads would otherwise hold every stream's entries forever (a worker started without
+// FLOODGATE_DATA_PLATFORM_URL must still trim). "On" is a lease in Redis, `platformLease`, that every
+// running feed renews every few seconds with a ten-minute expiry:
+//   - while any feed runs (even one whose receiver is down for hours), the lease exists and the trim
+//     never passes an entry the platform group has not acknowledged;
+//   - a feed that restarts or crashes and comes back within the expiry finds its entries still there;
+//   - once no worker has delivered for ten minutes, delivery is off: trimming ignores the platform group
+//     and goes as far as the writer allows. Entries trimmed meanwhile are never delivered — turning
+//     delivery off means exactly that. Turned on again, the group resumes at the oldest entry still in
+//     each stream (entries it had pending and that were trimmed come back from XAUTOCLAIM as deleted,
+//     and are acknowledged).
+// The alternatives were worse: leaving the group out when delivery is off lets a worker without the URL
+// trim under a worker with it; destroying the group when off loses that worker's pending deliveries;
+// waiting for it unconditionally makes streams grow without bound on every deployment without a receiver.
 
 import Queue
 
@@ -19,8 +35,20 @@ public enum OutboxStreams {
     /// The group that writes events to PostgreSQL.
     public static let writerGroup = "writer"
 
-    /// Every group that must see each entry (later: the data-platform delivery). Order does not matter.
-    public static let groups: [String] = [writerGroup]
+    /// The group that delivers paid orders and confirmed reservations to the data platform.
+    public static let platformGroup = "platform"
+
+    /// Every group that must see each entry. Order does not matter.
+    public static let groups: [String] = [writerGroup, platformGroup]
+
+    /// Groups that trimming waits for only while their lease key exists (see the note on top).
+    public static let leasedGroups: [String: String] = [platformGroup: platformLease]
+
+    /// The data-platform delivery's lease: present while some worker delivers.
+    public static let platformLease = "floodgate:platform:delivering"
+
+    /// How long the lease outlives the last renewal.
+    public static let platformLeaseMilliseconds = 10 * 60 * 1_000
 
     /// The user shards' outbox streams, `{u00}:outbox` … `{u15}:outbox`. The same names as Gateway's
     /// `UserKeys.allOutboxes` (the worker does not link the gateway; WorkerTests checks they agree).

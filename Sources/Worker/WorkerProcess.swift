@@ -2,7 +2,8 @@
 // GET /metrics on its own port (FLOODGATE_WORKER_PORT) from one event loop; the jobs it runs
 // (outbox write-behind, reconciler, data-platform delivery) attach to it as they are built.
 // The outbox write-behind is an OutboxConsumer on a thread of its own: it never runs on the loop, and
-// the loop renders its metrics from a snapshot without waiting on Redis or PostgreSQL.
+// the loop renders its metrics from a snapshot without waiting on Redis or PostgreSQL. The data-platform
+// delivery (PlatformFeed) runs only when FLOODGATE_DATA_PLATFORM_URL is set, on threads of its own.
 import Foundation
 import HTTP
 import Persistence
@@ -19,6 +20,8 @@ public final class WorkerProcess: @unchecked Sendable {
     public let outbox: OutboxConsumer
     /// Finishes payments left debited by a crash.
     public let reconciler: PaymentReconciler
+    /// Delivers paid orders and confirmed reservations; nil when no data-platform URL is configured.
+    public let platformFeed: PlatformFeed?
 
     public var port: Int { server.port }
 
@@ -30,6 +33,7 @@ public final class WorkerProcess: @unchecked Sendable {
         postgres = PostgresPool(url: configuration.postgresURL, size: 1)
         outbox = OutboxConsumer(settings: OutboxConsumer.Settings(configuration: configuration))
         reconciler = PaymentReconciler(redis: configuration.redisEndpoint, graceSeconds: configuration.reconcileAfterSeconds)
+        platformFeed = try PlatformFeed.Settings(configuration: configuration).map { PlatformFeed(settings: $0) }
     }
 
     public func start() throws {
@@ -48,17 +52,31 @@ public final class WorkerProcess: @unchecked Sendable {
         }
         outbox.start()
         reconciler.start()
+        if let platformFeed {
+            try platformFeed.start()
+        } else {
+            Log.info("data-platform delivery is off (FLOODGATE_DATA_PLATFORM_URL is not set)")
+        }
         Log.info("worker listening", ["port": "\(server.port)"])
     }
 
     public func shutdown() {
         // First: a batch being written is committed and acknowledged before the process goes.
         reconciler.stop()
+        platformFeed?.stop()
         outbox.stop()
         server?.shutdown(graceSeconds: 2)
         redis.close()
         group.shutdown()
         postgres.shutdown()
+    }
+
+    /// The feed's metrics, or a single gauge saying delivery is off.
+    private func platformMetricsText() -> String {
+        let on = platformFeed != nil
+        let enabled = "# HELP floodgate_platform_delivery_enabled 1 when FLOODGATE_DATA_PLATFORM_URL is set and the feed runs.\n"
+            + "# TYPE floodgate_platform_delivery_enabled gauge\nfloodgate_platform_delivery_enabled \(on ? 1 : 0)\n"
+        return enabled + (platformFeed?.metrics.prometheusText() ?? "")
     }
 
     private func respond(_ request: HTTPRequest, _ loop: EventLoop, _ completion: @escaping (HTTPResponse) -> Void) {
@@ -87,7 +105,7 @@ public final class WorkerProcess: @unchecked Sendable {
             floodgate_payments_reconciled_total{outcome="paid"} \(reconciler.counts.paid)
             floodgate_payments_reconciled_total{outcome="refunded"} \(reconciler.counts.refunded)
 
-            """ + outbox.metrics.prometheusText()
+            """ + outbox.metrics.prometheusText() + platformMetricsText()
             completion(HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
                                     body: Array(text.utf8)))
         default:

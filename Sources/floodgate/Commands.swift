@@ -38,6 +38,47 @@ enum Commands {
         return 0
     }
 
+    /// `floodgate mock-platform --port P [--host H] [--fail-share 0.5] [--fail-status 503] [--delay-ms N]`
+    static func mockPlatform(_ arguments: [String]) throws -> Int32 {
+        var port = 8082, host = "127.0.0.1"
+        var behaviour = MockPlatformReceiver.Behaviour()
+        var i = 0
+        while i < arguments.count {
+            let value = i + 1 < arguments.count ? arguments[i + 1] : ""
+            switch arguments[i] {
+            case "--port":
+                guard let n = Int(value), (0...65_535).contains(n) else { throw Configuration.Invalid(description: "--port takes 0...65535") }
+                port = n
+            case "--host":
+                guard !value.isEmpty else { throw Configuration.Invalid(description: "--host takes an IPv4 address") }
+                host = value
+            case "--fail-share":
+                guard let share = Double(value), (0...1).contains(share) else { throw Configuration.Invalid(description: "--fail-share takes 0...1") }
+                behaviour.failShare = share
+            case "--fail-status":
+                guard let status = Int(value), (400...599).contains(status) else { throw Configuration.Invalid(description: "--fail-status takes 400...599") }
+                behaviour.failStatus = status
+            case "--delay-ms":
+                guard let delay = Int(value), (0...600_000).contains(delay) else { throw Configuration.Invalid(description: "--delay-ms takes 0...600000") }
+                behaviour.delayMilliseconds = delay
+            default:
+                throw Configuration.Invalid(description: "unknown option \(arguments[i])")
+            }
+            i += 2
+        }
+        signal(SIGPIPE, SIG_IGN)
+        let receiver = try MockPlatformReceiver(host: host, port: port, behaviour: behaviour)
+        try receiver.listen()
+        Log.info("mock data platform listening", ["url": receiver.url, "failShare": "\(behaviour.failShare)",
+                                                  "failStatus": "\(behaviour.failStatus)", "delayMs": "\(behaviour.delayMilliseconds)"])
+        waitForTerminationSignal()
+        let counts = receiver.snapshot.counts
+        Log.info("mock data platform stopping", ["received": "\(counts.received)", "unique": "\(counts.unique)",
+                                                 "duplicates": "\(counts.duplicates)", "failed": "\(counts.failed)"])
+        receiver.shutdown()
+        return 0
+    }
+
     static func migrate(_ arguments: [String]) throws -> Int32 {
         let configuration = try configuration(arguments)
         let connection = try PostgresConnection(url: configuration.postgresURL)

@@ -32,6 +32,9 @@ let subcommands: [Subcommand] = [
     Subcommand(name: "recover", summary: "rebuild Redis state from PostgreSQL after Redis lost its data",
                usage: "floodgate recover [options]\n\nRefuses while any outbox stream holds events the worker has not written; then restores every\nwallet balance from PostgreSQL. Idempotent: running it twice changes nothing.",
                run: Commands.recover),
+    Subcommand(name: "mock-platform", summary: "run a stand-in data-platform receiver (local runs and tests)",
+               usage: "floodgate mock-platform --port P [--host 127.0.0.1] [--fail-share 0.5] [--fail-status 503] [--delay-ms N]\n\nReceives the worker's deliveries (POST with Idempotency-Key), deduplicates them by key and counts duplicates;\nfails --fail-share of them at random with --fail-status and answers after --delay-ms.\nGET /deliveries: {received, unique, duplicates, failed, rejected, ids}; GET /deliveries/{key}: the body;\nPOST /control {failShare?, delayMs?, failStatus?} changes the behaviour while running; DELETE /deliveries resets.",
+               run: Commands.mockPlatform),
     Subcommand(name: "version", summary: "print the version", usage: "floodgate version",
                run: { _ in print("floodgate \(version)"); return 0 }),
 ]

@@ -1,0 +1,71 @@
+// What the data-platform feed did and how far behind it is, for the worker's GET /metrics. Written by the
+// feed thread under a lock; the HTTP loop only copies a snapshot (it never waits on Redis or the receiver).
+import Foundation
+
+public final class PlatformMetrics: @unchecked Sendable {
+    public struct Snapshot: Sendable {
+        /// Deliveries the receiver accepted (2xx), and those it already had (409).
+        public var delivered = 0
+        public var duplicates = 0
+        /// Attempts that failed, by reason: "status_5xx", "status_408", "status_429", "refused" (other
+        /// 4xx), "timeout", "connect", "closed", "malformed".
+        public var failures: [String: Int] = [:]
+        /// Deliveries scheduled again after a failure.
+        public var retries = 0
+        public var deadLetters = 0
+        /// Entries of other types, acknowledged without a delivery.
+        public var skipped = 0
+        public var reclaimed = 0
+        /// Entries read and not yet acknowledged: on the wire, or waiting for their retry.
+        public var inFlight = 0
+        public var waitingRetry = 0
+        /// Per stream: entries the platform group has not been handed yet plus those it holds unacknowledged.
+        public var backlog: [String: Int] = [:]
+        /// 1 while the last answer (or failure) from the receiver was a success.
+        public var receiverUp = true
+        public var redisAvailable = true
+
+        public var totalBacklog: Int { backlog.values.reduce(0, +) }
+        public var totalFailures: Int { failures.values.reduce(0, +) }
+    }
+
+    private let lock = NSLock()
+    private var state = Snapshot()
+
+    public init() {}
+
+    public var snapshot: Snapshot {
+        lock.lock()
+        defer { lock.unlock() }
+        return state
+    }
+
+    func update(_ body: (inout Snapshot) -> Void) {
+        lock.lock()
+        body(&state)
+        lock.unlock()
+    }
+
+    public func prometheusText() -> String {
+        let s = snapshot
+        var out = ""
+        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: Int)]) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for sample in samples { out += "\(name)\(sample.labels) \(sample.value)\n" }
+        }
+        metric("floodgate_platform_delivered_total", "counter", "Deliveries the data platform accepted (result=duplicate: it answered 409, it had it already).",
+               [("{result=\"new\"}", s.delivered), ("{result=\"duplicate\"}", s.duplicates)])
+        metric("floodgate_platform_failures_total", "counter", "Delivery attempts that failed, by reason.",
+               s.failures.keys.sorted().map { ("{reason=\"\($0)\"}", s.failures[$0]!) })
+        metric("floodgate_platform_retries_total", "counter", "Deliveries scheduled again (exponential backoff with full jitter).", [("", s.retries)])
+        metric("floodgate_platform_dead_letters_total", "counter", "Entries the receiver refused K times, moved to the dead-letter stream.", [("", s.deadLetters)])
+        metric("floodgate_platform_skipped_total", "counter", "Outbox entries of types not delivered, acknowledged at once.", [("", s.skipped)])
+        metric("floodgate_platform_reclaimed_total", "counter", "Entries taken over from idle feed consumers.", [("", s.reclaimed)])
+        metric("floodgate_platform_in_flight", "gauge", "Deliveries sent and not answered yet.", [("", s.inFlight)])
+        metric("floodgate_platform_waiting_retry", "gauge", "Deliveries waiting for their next attempt.", [("", s.waitingRetry)])
+        metric("floodgate_platform_backlog", "gauge", "Outbox entries the platform group has not acknowledged, per stream.",
+               s.backlog.keys.sorted().map { ("{stream=\"\($0)\"}", s.backlog[$0]!) })
+        metric("floodgate_platform_receiver_up", "gauge", "1 when the last delivery attempt succeeded.", [("", s.receiverUp ? 1 : 0)])
+        return out
+    }
+}
