@@ -41,6 +41,9 @@ public struct OutboxHandlers {
             WalletMovementHandler.debited,
             WalletMovementHandler.refunded,
             CouponIssuedHandler(),
+            ReservationEventHandler.held,
+            ReservationEventHandler.released,
+            ReservationEventHandler.confirmed,
         ])
     }
 
