@@ -8,7 +8,7 @@
 -- ARGV[1]  reservationId   ARGV[2]  "EXPIRED" (only once the deadline has passed, by Redis TIME) or "RELEASED"
 -- ARGV[3]  the user asking ("" for the sweeper and lazy readers; otherwise it must be the owner)
 --
--- Returns {"RELEASED", status}, {"NOT_HELD", status}, {"NOT_DUE", expiresAt}, {"NOT_OWNER"} or {"NO_RESERVATION"}.
+-- Returns {"RELEASED", status} (EXPIRED once the deadline has passed, whoever asked), {"NOT_HELD", status}, {"NOT_DUE", expiresAt}, {"NOT_OWNER"} or {"NO_RESERVATION"}.
 local r = redis.call("HMGET", KEYS[1], "status", "record", "user")
 if not r[1] then return {"NO_RESERVATION"} end
 if ARGV[3] ~= "" and r[3] ~= ARGV[3] then return {"NOT_OWNER"} end
@@ -17,6 +17,9 @@ local record = cjson.decode(r[2])
 local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if ARGV[2] == "EXPIRED" and now < record.expiresAt then return {"NOT_DUE", record.expiresAt} end
+-- An owner letting go of a hold that has already run out ends it as what it is: EXPIRED.
+local status = ARGV[2]
+if now >= record.expiresAt then status = "EXPIRED" end
 if string.sub(KEYS[4], -string.len(record.performanceId) - 6) ~= record.performanceId .. ":seats" then
   return redis.error_reply("ERR seat_release.lua: key " .. KEYS[4] .. " is not the seats of " .. record.performanceId)
 end
@@ -25,10 +28,10 @@ local seatNo = tostring(record.seatNo)
 local seat = redis.call("HGET", KEYS[4], seatNo)
 if seat and string.sub(seat, 1, string.len(ARGV[1]) + 6) == "HELD " .. ARGV[1] .. " " then redis.call("HDEL", KEYS[4], seatNo) end
 redis.call("ZREM", KEYS[5], ARGV[1])
-redis.call("HSET", KEYS[1], "status", ARGV[2])
+redis.call("HSET", KEYS[1], "status", status)
 redis.call("EXPIRE", KEYS[1], 7 * 86400)  -- settled: PostgreSQL keeps it; Redis only for retries and reads
 redis.call("ZREM", KEYS[2], ARGV[1])
-record.status = ARGV[2]
+record.status = status
 redis.call("XADD", KEYS[3], "*", "v", "1", "type", "RESERVATION_RELEASED", "id", "rel_" .. ARGV[1], "at", tostring(now),
            "data", cjson.encode(record))
-return {"RELEASED", ARGV[2]}
+return {"RELEASED", status}
