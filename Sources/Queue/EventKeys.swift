@@ -26,7 +26,19 @@ public struct EventKeys: Sendable {
     public func product(_ productID: String) -> String { "\(tag):product:\(productID)" }
     /// An order of this event (lua/order_place.lua) and the deadlines of the unpaid ones.
     public func order(_ orderID: String) -> String { "\(tag):order:\(orderID)" }
+    /// Deadlines of every unpaid hold of the event, orders' and seat reservations' alike (member: the
+    /// order or reservation id, score: expiresAt ms), so one sweeper covers both (HoldSweeper).
     public var holds: String { "\(tag):holds" }
+    /// A concert performance's fixed facts in Redis (total seats, price, startsAt, per-user limit).
+    public func performance(_ performanceID: String) -> String { "\(tag):perf:\(performanceID)" }
+    /// A performance's taken seats: seatNo → "HELD <reservationId> <expiresAt ms>" or "SOLD <reservationId>";
+    /// a seat without a field is AVAILABLE (lua/seat_hold.lua).
+    public func seats(_ performanceID: String) -> String { "\(tag):perf:\(performanceID):seats" }
+    /// One user's reservations of a performance (member: reservationId, score: expiresAt ms, +inf once
+    /// SOLD): the per-user limit counts the members whose score is still ahead of Redis TIME.
+    public func seatsOfUser(_ performanceID: String, _ userID: String) -> String { "\(tag):perf:\(performanceID):user:\(userID)" }
+    /// A seat reservation (lua/seat_hold.lua): user, status, record (JSON).
+    public func reservation(_ reservationID: String) -> String { "\(tag):resv:\(reservationID)" }
     /// The first answer to a user's Idempotency-Key on POST /orders for this event.
     public func orderIdempotency(userID: String, key: String) -> String { "\(tag):idem:\(userID):order:\(key)" }
 

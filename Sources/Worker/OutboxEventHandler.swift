@@ -42,6 +42,9 @@ public struct OutboxHandlers {
             WalletMovementHandler.refunded,
             CouponIssuedHandler(),
             CouponUsedHandler(),
+            ReservationEventHandler.held,
+            ReservationEventHandler.released,
+            ReservationEventHandler.confirmed,
         ])
     }
 

@@ -102,7 +102,7 @@ enum Commands {
         let configuration = try configuration(arguments)
         do {
             let report = try Recovery.run(configuration: configuration)
-            Log.info("recovered Redis state from PostgreSQL", ["wallets": "\(report.wallets)", "events": "\(report.events)", "products": "\(report.products)", "orders": "\(report.orders)", "coupons": "\(report.coupons)"])
+            Log.info("recovered Redis state from PostgreSQL", ["wallets": "\(report.wallets)", "events": "\(report.events)", "products": "\(report.products)", "orders": "\(report.orders)", "coupons": "\(report.coupons)", "performances": "\(report.performances)", "reservations": "\(report.reservations)"])
             return 0
         } catch let refused as Recovery.Refused {
             Log.error("recover refused", ["reason": refused.description])

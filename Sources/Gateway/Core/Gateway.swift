@@ -55,6 +55,10 @@ final class LoopState {
     var productEvents: [String: String] = [:]
     /// Lookups of productEvents in flight, with the requests waiting on each.
     var productLookups: [String: [(Error?) -> Void]] = [:]
+    /// performanceId → eventId, learned from PostgreSQL once per performance (PerformanceDirectory), with
+    /// the lookups in flight and the requests waiting on each.
+    var performanceEvents: [String: String] = [:]
+    var performanceLookups: [String: [(Error?) -> Void]] = [:]
     /// GET /products/popular answers by "days|limit", with when they were computed (monotonic).
     var popular: [String: (body: [UInt8], at: UInt64)] = [:]
 }
@@ -82,6 +86,9 @@ public final class Gateway: @unchecked Sendable {
         OrderRoutes().register(into: &routeTable)
         PaymentRoutes().register(into: &routeTable)
         CouponRoutes().register(into: &routeTable)
+        ConcertAdminRoutes().register(into: &routeTable)
+        ConcertRoutes().register(into: &routeTable)
+        ReservationRoutes().register(into: &routeTable)
     }
 
     /// Adds a route; used by the route families before `start()`.

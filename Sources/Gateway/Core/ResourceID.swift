@@ -23,3 +23,9 @@ enum ProductID {
     static func make() -> String { ResourceID.make("prd_") }
     static func isWellFormed(_ id: String) -> Bool { ResourceID.isWellFormed(id, prefix: "prd_") }
 }
+
+/// Concert performance ids: `prf_` and 24 hex digits (a concert's id is its event's id).
+enum PerformanceID {
+    static func make() -> String { ResourceID.make("prf_") }
+    static func isWellFormed(_ id: String) -> Bool { ResourceID.isWellFormed(id, prefix: "prf_") }
+}

@@ -16,12 +16,24 @@ struct EventAdminRoutes {
     private func create(_ request: APIRequest) throws {
         try AdminKey.check(request)
         let body = try request.jsonObject()
+        guard case .string(let kind)? = body["kind"], kind == "sale" || kind == "concert" else {
+            throw APIError.validation("kind", "kind must be \"sale\" or \"concert\"")
+        }
+        let event = try Self.newEvent(body, kind: kind)
+        request.postgres({ db in try EventStore.insert(event, db) }) { result in
+            switch result {
+            case .success(let stored): Self.publish(request, stored) { request.respond(201, json: stored.json) }
+            case .failure(let error): request.fail(error)
+            }
+        }
+    }
+
+    /// A new event from the body's `name`, `queue` and `startsAt` (POST /admin/events; POST /admin/concerts
+    /// makes its event here too, so a concert's queue is exactly a sale's). Not stored yet.
+    static func newEvent(_ body: JSONObject, kind: String, defaultStartsAtMs: Int64? = nil) throws -> StoredEvent {
         guard case .string(let rawName)? = body["name"],
               case let name = rawName.trimmingCharacters(in: .whitespacesAndNewlines), (1...200).contains(name.count) else {
             throw APIError.validation("name", "name must be a string of 1 to 200 characters")
-        }
-        guard case .string(let kind)? = body["kind"], kind == "sale" || kind == "concert" else {
-            throw APIError.validation("kind", "kind must be \"sale\" or \"concert\"")
         }
         var settings = QueueSettings()
         switch body["queue"] {
@@ -29,7 +41,7 @@ struct EventAdminRoutes {
         case .object(let queue)?: try Self.apply(queue, to: &settings, creating: true, prefix: "queue.")
         default: throw APIError.validation("queue", "queue must be an object")
         }
-        var startsAt: Int64?
+        var startsAt = defaultStartsAtMs
         switch body["startsAt"] {
         case nil, .null?: break
         case .string(let text)?:
@@ -39,20 +51,17 @@ struct EventAdminRoutes {
             startsAt = ms
         default: throw APIError.validation("startsAt", "startsAt must be an RFC 3339 time string")
         }
-        let event = StoredEvent(id: EventID.make(), name: name, kind: kind, startsAtMs: startsAt, queue: settings,
-                                queueSecret: SecureRandom.hex(bytes: 20), queueVersion: 1, createdAtMs: 0)
-        request.postgres({ db in try EventStore.insert(event, db) }) { result in
-            switch result {
-            case .success(let stored):
-                // PostgreSQL has the event: that is the answer. Should Redis be unreachable now, the first
-                // request that needs the settings loads them (EventCache.run).
-                EventCache.store(stored, on: request.redis) { _ in
-                    request.services.admission?.watch(stored.id)
-                    request.respond(201, json: stored.json)
-                }
-            case .failure(let error):
-                request.fail(error)
-            }
+        return StoredEvent(id: EventID.make(), name: name, kind: kind, startsAtMs: startsAt, queue: settings,
+                           queueSecret: SecureRandom.hex(bytes: 20), queueVersion: 1, createdAtMs: 0)
+    }
+
+    /// Once PostgreSQL has a new event: its settings go to Redis and its queue to the admission ticker.
+    /// PostgreSQL having it is what counts: should Redis be unreachable now, the first request that needs
+    /// the settings loads them (EventCache.run), so `then` runs either way.
+    static func publish(_ request: APIRequest, _ event: StoredEvent, then: @escaping () -> Void) {
+        EventCache.store(event, on: request.redis) { _ in
+            request.services.admission?.watch(event.id)
+            then()
         }
     }
 

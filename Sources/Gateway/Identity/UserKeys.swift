@@ -29,6 +29,9 @@ public struct UserKeys {
     /// The user's latest orders, orderId → created at (ms): GET /orders shows them before the worker
     /// has written them to PostgreSQL (read-your-writes).
     public var recentOrders: String { "\(tag):orders:recent:\(userID)" }
+    /// The user's latest seat reservations, reservationId → created at (ms): GET /reservations shows them
+    /// before the worker has written them to PostgreSQL (read-your-writes).
+    public var recentReservations: String { "\(tag):reservations:recent:\(userID)" }
     /// The coupons issued to the user, couponId → issued at (ms): GET /users/me/coupons reads it before
     /// the worker has written the issue to PostgreSQL.
     public var coupons: String { "\(tag):coupons:\(userID)" }

@@ -1,4 +1,4 @@
-// `floodgate recover`: rebuilds Redis state (wallets, event settings, stock, unpaid orders, coupons) from
+// `floodgate recover`: rebuilds Redis state (wallets, event settings, stock, unpaid orders, coupons, seats) from
 // PostgreSQL after Redis lost its data. PostgreSQL is the durable record only once the outbox has drained, so recovery
 // refuses while any outbox stream still holds events the writer group has not acknowledged. Idempotent:
 // it sets values, never adds.
@@ -28,6 +28,10 @@ public enum Recovery {
         public var orders = 0
         /// Coupons whose remaining count and holders were written back.
         public var coupons = 0
+        /// Concert performances whose facts and seat states were written back.
+        public var performances = 0
+        /// Seat reservations put back: HELD ones whose hold still runs, and CONFIRMED ones (their seat SOLD).
+        public var reservations = 0
     }
 
     /// Events not yet written by the `writer` group, per stream (only streams with a backlog).
@@ -146,6 +150,7 @@ public enum Recovery {
             report.coupons += 1
         }
         if !couponCommands.isEmpty { try send(couponCommands, redis) }
+        try SeatRecovery.run(db, redis, &report)
         return report
     }
 
@@ -188,7 +193,7 @@ public enum Recovery {
         }
     }
 
-    private static func send(_ commands: [[String]], _ redis: RedisBlockingConnection) throws {
+    static func send(_ commands: [[String]], _ redis: RedisBlockingConnection) throws {
         for reply in try redis.pipeline(commands) {
             if case .error(let message) = reply { throw RedisError(.protocolError, message) }
         }

@@ -1,5 +1,5 @@
 // `floodgate seed`: the demo data set, idempotent. A demo user with a charged wallet, a queued demo sale
-// event and its small catalog; the concert joins it with its feature.
+// event and its small catalog, and a queued demo concert with two performances (DemoConcert).
 import Inventory
 import Persistence
 import Queue
@@ -67,6 +67,7 @@ public enum DemoSeeder {
                 _ = try catalog.run(catalog.put(stock: product.stock, price: product.price, version: 1), on: redis)
             }
         }
+        done += try DemoConcert.seed(db, RedisBlockingConnection(endpoint: configuration.redisEndpoint))
         return done
     }
 }

@@ -154,5 +154,42 @@ public enum Migrations {
             ALTER TABLE coupon_issues ADD COLUMN payment_id text, ADD COLUMN ref text, ADD COLUMN discount_amount bigint;
             CREATE UNIQUE INDEX coupon_issues_payment ON coupon_issues (payment_id);
             """),
+        // Concerts: a concert is an event of kind concert (same id, same queue); its performances have fixed
+        // seats 1..total_seats. Live seat states are Redis's (lua/seat_hold.lua); reservations are written
+        // by the worker from RESERVATION_HELD / _RELEASED / _CONFIRMED, each carrying the whole reservation,
+        // and a status only moves on from HELD, never back.
+        Migration(version: 8, name: "concerts", sql: """
+            CREATE TABLE concerts (
+                event_id text PRIMARY KEY REFERENCES events (id),
+                artist text NOT NULL CHECK (length(artist) BETWEEN 1 AND 200),
+                max_seats_per_user integer NOT NULL DEFAULT 4 CHECK (max_seats_per_user > 0)
+            );
+            CREATE TABLE performances (
+                performance_id text PRIMARY KEY,
+                event_id text NOT NULL REFERENCES concerts (event_id),
+                starts_at timestamptz NOT NULL,
+                price bigint NOT NULL CHECK (price >= 0),
+                total_seats integer NOT NULL CHECK (total_seats > 0)
+            );
+            CREATE INDEX performances_event ON performances (event_id, starts_at);
+            CREATE TABLE reservations (
+                reservation_id text PRIMARY KEY,
+                performance_id text NOT NULL,
+                event_id text NOT NULL,
+                seat_no integer NOT NULL CHECK (seat_no > 0),
+                user_id text NOT NULL,
+                amount bigint NOT NULL CHECK (amount >= 0),
+                status text NOT NULL CHECK (status IN ('HELD', 'RELEASED', 'EXPIRED', 'CONFIRMED')),
+                expires_at timestamptz NOT NULL,
+                paid_at timestamptz,
+                payment_id text,
+                discount_amount bigint NOT NULL DEFAULT 0,
+                paid_amount bigint NOT NULL DEFAULT 0,
+                created_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX reservations_user_created ON reservations (user_id, created_at DESC, reservation_id DESC);
+            CREATE INDEX reservations_live ON reservations (performance_id) WHERE status IN ('HELD', 'CONFIRMED');
+            """),
     ]
 }
