@@ -33,26 +33,42 @@ public enum DebitStep: Equatable, Sendable {
     case reused
 }
 
-/// What a payment pays for, on the event's side: an order (and, with concerts, a reservation). Its
-/// confirm script takes (ref, paymentId, userId, discount, couponId) and answers {"PAID", at} or
-/// {"DEAD", status} (order_confirm.lua).
+/// What a payment pays for, on the event's side: an order or a seat reservation. Its confirm script
+/// (order_confirm.lua, reservation_confirm.lua) takes (ref, paymentId, userId, discount, couponId) and
+/// answers {"PAID", at} or {"DEAD", status}.
 public struct PaymentTarget: Equatable, Sendable {
     public let ref: String
     public let eventID: String
     public let confirm: LuaScript
     public let confirmKeys: [String]
 
-    /// The target of a payment's `ref` (as wallet_debit.lua recorded it); nil for an unknown kind of ref.
-    public init?(ref: String, eventID: String) {
-        guard ref.hasPrefix("ord_") else { return nil }
-        self.ref = ref
-        self.eventID = eventID
-        confirm = PaymentScripts.confirm
-        confirmKeys = PaymentScripts.confirmKeys(orderID: ref, eventID: eventID)
+    public init(order: OrderRecord) {
+        self.init(orderID: order.orderID, eventID: order.eventID)
     }
 
-    public init(order: OrderRecord) {
-        self.init(ref: order.orderID, eventID: order.eventID)!
+    public init(orderID: String, eventID: String) {
+        ref = orderID
+        self.eventID = eventID
+        confirm = PaymentScripts.confirm
+        confirmKeys = PaymentScripts.confirmKeys(orderID: orderID, eventID: eventID)
+    }
+
+    public init(reservation: ReservationRecord) {
+        ref = reservation.reservationID
+        eventID = reservation.eventID
+        confirm = ReservationConfirm.script
+        confirmKeys = ReservationConfirm.keys(reservation)
+    }
+
+    /// A reservation whose record Redis no longer holds: reservation_confirm.lua answers DEAD NO_RESERVATION
+    /// before it reads any seat key, so the seat keys only need the event's tag.
+    public init(lostReservation reservationID: String, eventID: String, userID: String) {
+        ref = reservationID
+        self.eventID = eventID
+        confirm = ReservationConfirm.script
+        let event = EventKeys(eventID: eventID)
+        confirmKeys = [event.reservation(reservationID), event.holds, event.outbox, event.active, event.admitted,
+                       event.seats("-"), event.seatsOfUser("-", userID)]
     }
 }
 

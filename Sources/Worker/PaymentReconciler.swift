@@ -9,6 +9,7 @@
 // refusals, and a refund needs the payment still DEBITED.
 import Foundation
 import Inventory
+import Queue
 import Runtime
 
 public final class PaymentReconciler: @unchecked Sendable {
@@ -78,12 +79,23 @@ public final class PaymentReconciler: @unchecked Sendable {
         return finished
     }
 
+    /// What the payment pays for: an order, or a reservation (whose confirm keys need its record).
+    private func target(ref: String, eventID: String, userID: String) throws -> PaymentTarget? {
+        if ref.hasPrefix("ord_") { return PaymentTarget(orderID: ref, eventID: eventID) }
+        guard ref.hasPrefix("rsv_") else { return nil }
+        let record = try redis.command(["HGET", EventKeys(eventID: eventID).reservation(ref), "record"]).string
+        guard let reservation = record.flatMap(ReservationRecord.init(json:)) else {
+            return PaymentTarget(lostReservation: ref, eventID: eventID, userID: userID)
+        }
+        return PaymentTarget(reservation: reservation)
+    }
+
     private func finish(_ paymentID: String, _ keys: PaymentKeys) throws -> Bool {
         guard case .array(let fields) = try redis.command(["HMGET", keys.payment(paymentID), "state", "user", "ref", "eventId",
                                                            "amount", "couponId", "discount"]),
               fields.count == 7, let state = fields[0].string, let user = fields[1].string,
               let ref = fields[2].string, let eventID = fields[3].string, let debited = fields[4].int,
-              let target = PaymentTarget(ref: ref, eventID: eventID) else {
+              let target = try target(ref: ref, eventID: eventID, userID: user) else {
             // An open entry without its payment (or of a kind this worker does not know): nothing to finish.
             _ = try redis.command(["ZREM", keys.open, paymentID])
             return false

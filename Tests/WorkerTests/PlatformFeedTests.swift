@@ -137,6 +137,45 @@ final class PlatformFeedTests: XCTestCase {
         XCTAssertTrue(paidOrders.contains(body["id"]?.stringValue ?? ""))
     }
 
+    func testAConfirmedSeatAndADiscountedOrderAreDeliveredWithWhatWasPaid() throws {
+        let fixture = try GatewayFixture(instances: 1) { $0.adminKey = "platform-admin-key" }
+        self.fixture = fixture
+        let admin = ["X-Admin-Key": "platform-admin-key"]
+        let starts = Timestamp.rfc3339(millis: Int64(Date().timeIntervalSince1970 * 1000) + 86_400_000)
+        let concert = try fixture.json(try fixture.request("POST", "/admin/concerts", body: #"{"name":"Feed tour","artist":"Band","queue":{"enabled":false},"performances":[{"startsAt":"\#(starts)","price":50000,"seats":10}]}"#,
+                                                           headers: admin))
+        let concertID = concert["concertId"]!.stringValue!
+        let performanceID = concert["performances"]![0]!["performanceId"]!.stringValue!
+        let productID = try fixture.json(try fixture.request("POST", "/admin/products", body: #"{"name":"P","price":3000,"stock":10,"eventId":"\#(concertID)"}"#,
+                                                             headers: admin))["productId"]!.stringValue!
+        let couponID = try fixture.json(try fixture.request("POST", "/admin/coupons", body: #"{"name":"Feed","discountType":"AMOUNT","discountValue":1000,"quantity":5}"#,
+                                                            headers: admin))["couponId"]!.stringValue!
+        let user = try fixture.newUser()
+        XCTAssertEqual(try fixture.request("POST", "/wallet/charge", body: #"{"amount":100000}"#, token: user.accessToken).status, 200)
+        XCTAssertEqual(try fixture.request("POST", "/coupons/\(couponID)/issue", token: user.accessToken).status, 201)
+        let held = try fixture.json(try fixture.request("POST", "/performances/\(performanceID)/seats/5/hold", token: user.accessToken))
+        let reservationID = held["reservationId"]!.stringValue!
+        XCTAssertEqual(try fixture.request("POST", "/payments", body: #"{"reservationId":"\#(reservationID)"}"#, token: user.accessToken).status, 201)
+        let order = try fixture.request("POST", "/orders", body: #"{"items":[{"productId":"\#(productID)","quantity":2}],"couponId":"\#(couponID)"}"#,
+                                        token: user.accessToken)
+        XCTAssertEqual(order.status, 201, order.bodyText)
+        let orderID = try fixture.json(order)["orderId"]!.stringValue!
+
+        let receiver = try startReceiver()
+        _ = try startFeed([EventKeys(eventID: concertID).outbox], receiver)
+        XCTAssertTrue(waitUntil(30) { receiver.snapshot.counts.unique == 2 }, "delivered \(receiver.snapshot.counts.unique) of 2")
+        let seat = try JSONParser.parse(String(decoding: try XCTUnwrap(receiver.body(for: "cnf_\(reservationID)")), as: UTF8.self))
+        XCTAssertEqual(seat["type"]?.stringValue, "RESERVATION_CONFIRMED")
+        XCTAssertEqual(seat["id"]?.stringValue, reservationID)
+        XCTAssertEqual(seat["userId"]?.stringValue, user.id)
+        XCTAssertEqual(seat["amount"]?.intValue, 50_000)
+        XCTAssertEqual(seat["seat"]?["performanceId"]?.stringValue, performanceID)
+        XCTAssertEqual(seat["seat"]?["seatNo"]?.intValue, 5)
+        XCTAssertNotNil(Timestamp.parseRFC3339(seat["paidAt"]?.stringValue ?? ""))
+        let paid = try JSONParser.parse(String(decoding: try XCTUnwrap(receiver.body(for: "paid_\(orderID)")), as: UTF8.self))
+        XCTAssertEqual(paid["amount"]?.intValue, 5_000, "what was paid: 6,000 less the coupon's 1,000")
+    }
+
     // MARK: - Pieces
 
     func testOtherTypesAreAcknowledgedAtOnceAndNeverSent() throws {
