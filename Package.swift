@@ -37,8 +37,10 @@ let package = Package(
         .target(name: "Gateway", dependencies: ["Runtime", "HTTP", "JSON", "Persistence", "Scripts", "CCrypt", "Queue", "Inventory"]),
         // The background worker: the outbox write-behind into PostgreSQL, health and metrics.
         .target(name: "Worker", dependencies: ["Runtime", "HTTP", "Persistence", "JSON", "Queue", "Inventory"]),
+        // `floodgate storm`: the load generator that drives a running Floodgate over HTTP and checks the invariants.
+        .target(name: "Storm", dependencies: ["Runtime", "HTTP", "JSON", "Persistence", "Gateway"]),
         // The thin `floodgate` executable.
-        .executableTarget(name: "FloodgateCLI", dependencies: ["Runtime", "HTTP", "Persistence", "Gateway", "Worker"],
+        .executableTarget(name: "FloodgateCLI", dependencies: ["Runtime", "HTTP", "Persistence", "Gateway", "Worker", "Storm"],
                           path: "Sources/floodgate"),
 
         // What the suites share: the test services' addresses (from scripts/test) and small helpers.
@@ -49,6 +51,7 @@ let package = Package(
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence", "TestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Queue", "Inventory", "Worker", "HTTP", "JSON", "Runtime", "Persistence", "TestSupport"]),
         .testTarget(name: "QueueTests", dependencies: ["Queue", "Gateway", "JSON", "Runtime", "Persistence", "Scripts", "Worker", "TestSupport"]),
+        .testTarget(name: "StormTests", dependencies: ["Storm", "Gateway", "Worker", "HTTP", "JSON", "Runtime", "Persistence", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Gateway", "Queue", "Inventory", "Runtime", "Persistence", "JSON", "Scripts", "TestSupport"]),
     ],
     // Swift 5 mode: the loops are thread-confined by design; strict concurrency checking would need

@@ -4,6 +4,7 @@ import Gateway
 import Worker
 import Persistence
 import Runtime
+import Storm
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -137,6 +138,20 @@ enum Commands {
                                   "perSecond": String(format: "%.0f", Double(report.users) / max(report.seconds, 0.001)),
                                   "password": UserSeeder.testPassword])
         return 0
+    }
+
+    /// `floodgate storm SCENARIO [options]`: the report on stdout, progress on stderr; exit 0 only if every
+    /// invariant held. The admin key: --admin-key, FLOODGATE_ADMIN_KEY, or scripts/run's dev key file.
+    static func storm(_ arguments: [String]) throws -> Int32 {
+        let (configuration, rest) = try Configuration.load(arguments: arguments)
+        let devKey = (try? String(contentsOfFile: ".data/run/admin-key", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let options = try StormOptions.parse(rest, adminKey: configuration.adminKey ?? devKey.flatMap { $0.isEmpty ? nil : $0 })
+        raiseFileLimit()
+        signal(SIGPIPE, SIG_IGN)
+        let report = try Storm.run(options, configuration: configuration, progress: StormProgress.standardError())
+        print(report.text)
+        return report.exitStatus
     }
 
     /// The gateway holds one descriptor per connection: lift the soft limit to the hard one.

@@ -3,6 +3,7 @@ import Foundation
 import Gateway
 import Persistence
 import Runtime
+import Storm
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,6 +36,8 @@ let subcommands: [Subcommand] = [
     Subcommand(name: "mock-platform", summary: "run a stand-in data-platform receiver (local runs and tests)",
                usage: "floodgate mock-platform --port P [--host 127.0.0.1] [--fail-share 0.5] [--fail-status 503] [--delay-ms N]\n\nReceives the worker's deliveries (POST with Idempotency-Key), deduplicates them by key and counts duplicates;\nfails --fail-share of them at random with --fail-status and answers after --delay-ms.\nGET /deliveries: {received, unique, duplicates, failed, rejected, ids}; GET /deliveries/{key}: the body;\nPOST /control {failShare?, delayMs?, failStatus?} changes the behaviour while running; DELETE /deliveries resets.",
                run: Commands.mockPlatform),
+    Subcommand(name: "storm", summary: "load-test a running Floodgate and check its invariants",
+               usage: StormOptions.usage, run: Commands.storm),
     Subcommand(name: "version", summary: "print the version", usage: "floodgate version",
                run: { _ in print("floodgate \(version)"); return 0 }),
 ]

@@ -18,6 +18,21 @@ public enum UserSeeder {
 
     public static func seed(count: Int, output: String, tokenTTLSeconds: Int, configuration: Configuration) throws -> Report {
         let started = Date()
+        FileManager.default.createFile(atPath: output, contents: nil)
+        guard let file = FileHandle(forWritingAtPath: output) else {
+            throw Configuration.Invalid(description: "cannot write \(output)")
+        }
+        defer { try? file.close() }
+        try seed(count: count, tokenTTLSeconds: tokenTTLSeconds, configuration: configuration) { batch in
+            file.write(batch.map { "\($0.userID),\($0.accessToken)\n" }.joined().data(using: .utf8)!)
+        }
+        return Report(users: count, seconds: Date().timeIntervalSince(started))
+    }
+
+    /// Seeds `count` users and hands each batch of (userID, accessToken) to `batchDone` as soon as it is in
+    /// PostgreSQL and Redis — `floodgate storm` keeps them in memory instead of writing a file.
+    public static func seed(count: Int, tokenTTLSeconds: Int, configuration: Configuration,
+                            batchDone: ([(userID: String, accessToken: String)]) throws -> Void) throws {
         guard let hash = PasswordHasher.hash(testPassword) else { throw APIError.internalError }
         let db = try PostgresConnection(url: configuration.postgresURL)
         defer { db.close() }
@@ -25,12 +40,6 @@ public enum UserSeeder {
         let script = LuaScript.named("session_open")
         _ = try redis.command(["SCRIPT", "LOAD", script.source])
         let run = SecureRandom.hex(bytes: 4)
-
-        FileManager.default.createFile(atPath: output, contents: nil)
-        guard let file = FileHandle(forWritingAtPath: output) else {
-            throw Configuration.Invalid(description: "cannot write \(output)")
-        }
-        defer { try? file.close() }
 
         var done = 0
         while done < count {
@@ -42,19 +51,18 @@ public enum UserSeeder {
                 SELECT id, email, 'Seed user', $3 FROM unnest($1::text[], $2::text[]) AS t(id, email)
                 """, [ids, emails, hash])
             var commands: [[String]] = []
-            var lines = ""
+            var seeded: [(userID: String, accessToken: String)] = []
             for id in ids {
                 let access = SessionToken(userID: id, sessionID: SessionToken.newSessionID(), secret: SessionToken.newSecret())
                 commands.append(["EVALSHA", script.sha1, "1", UserKeys(userID: id).session(access.sessionID), id, access.secret,
                                  SessionToken.newSecret(), String(tokenTTLSeconds), String(tokenTTLSeconds)])
-                lines += "\(id),\(access.text)\n"
+                seeded.append((id, access.text))
             }
             for reply in try redis.pipeline(commands) {
                 if case .error(let message) = reply { throw RedisError(.protocolError, message) }
             }
-            file.write(lines.data(using: .utf8)!)
+            try batchDone(seeded)
             done += batch
         }
-        return Report(users: count, seconds: Date().timeIntervalSince(started))
     }
 }
