@@ -30,7 +30,7 @@ public struct StormReport {
     public var text: String {
         var lines: [String] = []
         lines.append("floodgate storm \(scenario): \(clients) clients against \(targets.joined(separator: ", "))")
-        lines.append(String(format: "  load        %.1f s%@ (set-up %.1f s, drain wait %.1f s)", loadSeconds,
+        lines.append(String(format: "  load        %.2f s%@ (set-up %.2f s, drain wait %.2f s)", loadSeconds,
                             stoppedByDeadline ? " — stopped at --duration" : "", setupSeconds, drainSeconds))
         lines.append("  requests    \(traffic.requests)  (\(String(format: "%.0f", throughput))/s), errors \(traffic.errors) (\(traffic.transportErrors) without answer, \(traffic.serverErrors) 5xx)")
         let latency = Self.percentiles.map { "\($0.label) \(Self.milliseconds(traffic.latency.value(atFraction: $0.fraction)))" }

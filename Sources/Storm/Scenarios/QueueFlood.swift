@@ -25,7 +25,10 @@ final class QueueFlood: Scenario {
     }
 
     func prepare(_ api: StormAPI) throws {
-        var queue: JSONObject = ["enabled": true, "maxActive": JSONValue(maxActive), "activeTtlSeconds": 120]
+        // An admitted user buys at once, so a short active time is plenty; it also sets the admission rate
+        // the server promises before it has measured one (maxActive per activeTtlSeconds), and so the
+        // pollAfterMs it hands the back of the line: a long one would idle the storm for its whole duration.
+        var queue: JSONObject = ["enabled": true, "maxActive": JSONValue(maxActive), "activeTtlSeconds": 15]
         if admitPerSecond > 0 { queue["admitPerSecond"] = JSONValue(admitPerSecond) }
         // Enough units for everyone: this scenario is about the line, not about selling out.
         product = try SaleProduct.create(api, name: "storm \(run) queued sale", queue: .object(queue),
