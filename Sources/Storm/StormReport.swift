@@ -36,8 +36,9 @@ public struct StormReport {
         let latency = Self.percentiles.map { "\($0.label) \(Self.milliseconds(traffic.latency.value(atFraction: $0.fraction)))" }
         lines.append("  latency     " + latency.joined(separator: "  "))
         lines.append("  statuses    " + traffic.statuses.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))
+        let width = traffic.operations.keys.map(\.count).max() ?? 0
         for (operation, counts) in traffic.operations.sorted(by: { $0.key < $1.key }) {
-            lines.append("    \(operation.padding(toLength: 52, withPad: " ", startingAt: 0)) "
+            lines.append("    \(operation.padding(toLength: width, withPad: " ", startingAt: 0))  "
                          + counts.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))
         }
         for (name, facts) in observations {
