@@ -108,6 +108,12 @@ storm_command=${storm_command% --json*}
     echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     echo "$summary"
     echo
+    if [ "$storm_status" -eq 0 ]; then
+        echo "- every invariant holds (floodgate storm exited 0)"
+    else
+        echo "- **an invariant was violated** (floodgate storm exited $storm_status)"
+    fi
+    echo
     echo "### The storm's report"
     echo
     echo '```'
