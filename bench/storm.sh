@@ -11,15 +11,18 @@
 #    `floodgate serve` (FLOODGATE_THREADS=2, an admin key of its own) and `floodgate worker`.
 # 2. Runs `floodgate storm mixed` against the gateway: it seeds its users in-process, charges their
 #    wallets through the API, creates a queued sale, a flash sale, a concert and a coupon, and drives the
-#    clients on its own event loops (BENCH_STORM_LOOPS, 2). Each part ends once its work is done (queue-flood
-#    is paced by the queue's admission rate, BENCH_ADMIT_PER_SECOND); BENCH_DURATION bounds the whole load.
+#    clients on its own event loops (BENCH_STORM_LOOPS, 2). Each part goes in rounds at its own pace: a
+#    round ends once the part's work is done (queue-flood is paced by the queue's admission rate,
+#    BENCH_ADMIT_PER_SECOND); with BENCH_ROUNDS=0 (the default) each part starts round after round on fresh
+#    stock, seats and coupons until BENCH_DURATION.
 #    The storm shares the machine's 2 cores with the gateway, Redis, PostgreSQL and the worker.
 # 3. Writes the storm's report (text and JSON) into its section of bench/RESULTS.md (between the storm.sh
 #    markers) and stops everything it started, whatever happens. Exits 1 after writing the section when
 #    an invariant was violated.
 #
 # Knobs (RESULTS.md records what was used): BENCH_CLIENTS (2000), BENCH_DURATION (60, seconds), BENCH_STOCK
-# (200), BENCH_SEATS (200), BENCH_COUPONS (200), BENCH_MAX_ACTIVE (100), BENCH_ADMIT_PER_SECOND (20),
+# (200), BENCH_SEATS (200), BENCH_COUPONS (200), BENCH_MAX_ACTIVE (100), BENCH_ADMIT_PER_SECOND (200),
+# BENCH_ROUNDS (0: until BENCH_DURATION),
 # BENCH_CONNECTIONS (1000, the storm's connections to the gateway), BENCH_STORM_LOOPS (2), BENCH_NO_BUILD=1
 # (use the binary already built), BENCH_KEEP=1 (keep the data folder). FLOODGATE_SCRATCH as in scripts/test.
 set -euo pipefail
@@ -34,7 +37,9 @@ STOCK=${BENCH_STOCK:-200}
 SEATS=${BENCH_SEATS:-200}
 COUPONS=${BENCH_COUPONS:-200}
 MAX_ACTIVE=${BENCH_MAX_ACTIVE:-100}
-ADMIT_PER_SECOND=${BENCH_ADMIT_PER_SECOND:-20}
+ADMIT_PER_SECOND=${BENCH_ADMIT_PER_SECOND:-200}
+ROUNDS=${BENCH_ROUNDS:-0}
+[[ $ROUNDS =~ ^[0-9]+$ ]] || die "BENCH_ROUNDS=$ROUNDS: expected a whole number (0: until BENCH_DURATION)"
 CONNECTIONS=${BENCH_CONNECTIONS:-1000}
 STORM_LOOPS=${BENCH_STORM_LOOPS:-2}
 THREADS=2
@@ -68,7 +73,7 @@ bench_start_gateway /health
 bench_start_worker
 
 # --- The storm ----------------------------------------------------------------------------------------
-STORM_ARGS=(storm mixed --target "http://127.0.0.1:$GATEWAY_PORT" --clients "$CLIENTS" --duration "$DURATION"
+STORM_ARGS=(storm mixed --target "http://127.0.0.1:$GATEWAY_PORT" --clients "$CLIENTS" --duration "$DURATION" --rounds "$ROUNDS"
     --stock "$STOCK" --seats "$SEATS" --coupons "$COUPONS" --max-active "$MAX_ACTIVE"
     --admit-per-second "$ADMIT_PER_SECOND" --connections "$CONNECTIONS" --loops "$STORM_LOOPS"
     --json "$DIR/storm.json")
@@ -85,8 +90,8 @@ summary=$(python3 - "$DIR/storm.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 l = r["latency"]
-print("| %d | %.1f s%s | %d | %.0f | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %d | %s |" % (
-    r["clients"], r["loadSeconds"], " (deadline)" if r["stoppedByDeadline"] else "", r["requests"],
+print("| %d | %s | %.1f s%s | %d | %.0f | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %d | %s |" % (
+    r["clients"], " / ".join(str(r["rounds"].get(p, 0)) for p in ("queue-flood", "flash-sale", "seat-race", "coupon-race")), r["loadSeconds"], " (deadline)" if r["stoppedByDeadline"] else "", r["requests"],
     r["requestsPerSecond"], l["p50Ms"], l["p90Ms"], l["p99Ms"], l["p99.9Ms"], l["maxMs"], r["errors"]["total"],
     "all %d hold" % len(r["invariants"]) if r["passed"] else "**%d violated**" % sum(1 for i in r["invariants"] if not i["holds"])))
 PY
@@ -102,10 +107,10 @@ storm_command=${storm_command% --json*}
     echo
     echo "Gateway: \`floodgate serve\`, FLOODGATE_THREADS=$THREADS, and one \`floodgate worker\`, against a local Redis (AOF, appendfsync always) and PostgreSQL (durable defaults)."
     echo "Storm: \`floodgate $storm_command\` on $STORM_LOOPS loops of its own, on the same 2 cores."
-    echo "Each part of \`mixed\` ends when its work is done; --duration bounds the load. Latency is per request, from the storm's call to the complete answer (waiting for a free connection included)."
+    echo "Each part of \`mixed\` (a quarter of the clients) goes in rounds at its own pace: a round ends when the part's work is done (every unit, seat or coupon gone; every queued user admitted and served), and the next round races for fresh ones with the same users, until --duration. The invariants are checked for every round. Latency is per request, from the storm's call to the complete answer (waiting for a free connection included)."
     echo
-    echo "| clients | load | requests | requests/s | p50 | p90 | p99 | p99.9 | max | errors | invariants |"
-    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    echo "| clients | rounds (queue / sale / seats / coupons) | load | requests | requests/s | p50 | p90 | p99 | p99.9 | max | errors | invariants |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     echo "$summary"
     echo
     if [ "$storm_status" -eq 0 ]; then

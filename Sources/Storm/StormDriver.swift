@@ -2,10 +2,14 @@
 // connections capped per target, so all lanes together hold at most --connections per gateway), its own
 // traffic stats, and its share of the clients. Clients are loop-confined, so the load path takes no lock.
 //
-// The calling thread (never a loop) waits for every lane to report its clients done, printing progress
-// meanwhile. At the deadline it tells each lane to stop: sleeping clients end at once, clients with a
-// request in flight end when it answers (bounded by the request timeout); then the loops shut down, and
-// only after that are the clients' observations and the lanes' stats read.
+// The clients come in parts (a scenario each), and a part runs in rounds: when every client of its round
+// is done, the calling thread (never a loop) asks the part for its next round — fresh things to race for,
+// set up through the admin API, which may block — and hands the new clients to the lanes. So the parts of
+// `mixed` go at their own pace: a flash sale sold out in a second races again while a paced queue is still
+// admitting. The calling thread also prints progress. At the deadline it starts no more rounds and tells
+// each lane to stop: sleeping clients end at once, clients with a request in flight end when it answers
+// (bounded by the request timeout); then the loops shut down, and only after that are the clients'
+// observations and the lanes' stats read.
 import Dispatch
 import HTTP
 import Runtime
@@ -18,25 +22,26 @@ final class Lane {
     var stats = TrafficStats()
     /// Stats since the last progress line.
     var window = TrafficStats()
-    private var active = 0
-    private var started = false
+    /// Clients of each part's current round still running on this lane.
+    private var active: [Int: Int] = [:]
     private var sleeping: [ObjectIdentifier: (timer: TimerID, client: VirtualClient)] = [:]
-    private let done: DispatchGroup
+    private let rounds: RoundTracker
 
-    init(loop: EventLoop, targets: [HTTPEndpoint], configuration: HTTPClient.Configuration, done: DispatchGroup) {
+    init(loop: EventLoop, targets: [HTTPEndpoint], configuration: HTTPClient.Configuration, rounds: RoundTracker) {
         self.loop = loop
         self.targets = targets
         client = HTTPClient(loop: loop, configuration: configuration)
-        self.done = done
+        self.rounds = rounds
     }
 
-    /// On the loop: starts every client of this lane.
-    func start(_ clients: [VirtualClient]) {
-        active = clients.count
-        started = true
-        for client in clients { client.lane = self }
-        if clients.isEmpty { done.leave(); return }
-        // A client may finish inside start(); the last one to finish leaves `done`, exactly once.
+    /// On the loop: starts this lane's share (never empty) of a round of part `part`.
+    func start(_ clients: [VirtualClient], part: Int) {
+        active[part] = clients.count
+        for client in clients {
+            client.lane = self
+            client.part = part
+        }
+        // A client may finish inside start(); the last one to finish reports the lane done, exactly once.
         for client in clients { client.start() }
     }
 
@@ -61,8 +66,8 @@ final class Lane {
     }
 
     func clientFinished(_ client: VirtualClient) {
-        active -= 1
-        if active == 0 && started { done.leave() }
+        active[client.part, default: 0] -= 1
+        if active[client.part] == 0 { rounds.laneDone(part: client.part) }
     }
 
     /// On the loop: no new requests from here on; sleeping clients end now.
@@ -83,6 +88,41 @@ final class Lane {
     }
 }
 
+/// A part of the storm: `nextRound` (called on the driver's calling thread, where blocking is fine) gives
+/// the clients of its next round, or nil when the part is over.
+struct StormPart {
+    let nextRound: () throws -> [VirtualClient]?
+}
+
+/// Which parts finished a round: lanes report from their loops, the calling thread collects.
+final class RoundTracker: @unchecked Sendable {
+    private let lock = DispatchQueue(label: "storm.rounds")
+    private var lanesLeft: [Int: Int] = [:]
+    private var completed: [Int] = []
+    let signal = DispatchSemaphore(value: 0)
+
+    /// Before a round starts: how many lanes carry some of its clients.
+    func expect(part: Int, lanes: Int) { lock.sync { lanesLeft[part] = lanes } }
+
+    func laneDone(part: Int) {
+        let roundOver: Bool = lock.sync {
+            lanesLeft[part, default: 1] -= 1
+            guard lanesLeft[part] == 0 else { return false }
+            completed.append(part)
+            return true
+        }
+        if roundOver { signal.signal() }
+    }
+
+    /// The parts whose round ended since the last call.
+    func takeCompleted() -> [Int] {
+        lock.sync {
+            defer { completed.removeAll() }
+            return completed
+        }
+    }
+}
+
 struct StormDriver {
     let targets: [HTTPEndpoint]
     let loops: Int
@@ -92,13 +132,13 @@ struct StormDriver {
     struct Outcome {
         var stats = TrafficStats()
         var seconds = 0.0
-        /// The deadline came before every client was done.
+        /// The deadline came before every part was over.
         var stoppedByDeadline = false
     }
 
-    /// Runs `clients` until all are done or `seconds` pass; `tick` gets each progress window (on the
-    /// calling thread). Blocks the calling thread, which must not be an event loop.
-    func run(_ clients: [VirtualClient], seconds: Double, progressEvery interval: Double,
+    /// Runs every part, round after round, until all are over or `seconds` pass; `tick` gets each
+    /// progress window. Blocks the calling thread, which must not be an event loop.
+    func run(_ parts: [StormPart], seconds: Double, progressEvery interval: Double,
              tick: (_ window: TrafficStats, _ elapsed: Double, _ total: TrafficStats) -> Void) throws -> Outcome {
         let group = try EventLoopGroup(threads: loops, name: "storm")
         defer { group.shutdown() }
@@ -106,30 +146,42 @@ struct StormDriver {
         configuration.maxConnectionsPerEndpoint = max(1, connectionsPerTarget / loops)
         configuration.requestTimeoutMilliseconds = requestTimeoutMilliseconds
         configuration.connectTimeoutMilliseconds = min(requestTimeoutMilliseconds, 5_000)
-        let done = DispatchGroup()
-        let lanes = group.loops.map { Lane(loop: $0, targets: targets, configuration: configuration, done: done) }
-        var shares = [[VirtualClient]](repeating: [], count: lanes.count)
-        for (i, client) in clients.enumerated() { shares[i % lanes.count].append(client) }
+        let rounds = RoundTracker()
+        let lanes = group.loops.map { Lane(loop: $0, targets: targets, configuration: configuration, rounds: rounds) }
 
         let began = monotonicNanos()
         func elapsed() -> Double { Double(monotonicNanos() - began) / 1e9 }
-        for (lane, share) in zip(lanes, shares) {
-            done.enter()
-            lane.loop.execute { lane.start(share) }
+        var running = Set<Int>()
+        var stopAt: Double?
+        /// Starts part `index`'s next round, if it has one and the storm is not stopping.
+        func advance(_ index: Int) throws {
+            running.remove(index)
+            guard stopAt == nil, let clients = try parts[index].nextRound(), !clients.isEmpty else { return }
+            var shares = [[VirtualClient]](repeating: [], count: lanes.count)
+            for (i, client) in clients.enumerated() { shares[i % lanes.count].append(client) }
+            let carrying = zip(lanes, shares).filter { !$0.1.isEmpty }
+            rounds.expect(part: index, lanes: carrying.count)
+            running.insert(index)
+            for (lane, share) in carrying { lane.loop.execute { lane.start(share, part: index) } }
         }
+        for index in parts.indices { try advance(index) }
 
         var outcome = Outcome()
         var total = TrafficStats()
-        var stopAt: Double?
         let grace = Double(requestTimeoutMilliseconds) / 1_000 + 2
-        while true {
+        var lastTick = 0.0
+        while !running.isEmpty {
             let now = elapsed()
-            let nextTick = min(interval, max(0.01, (stopAt ?? seconds) - now))
-            if done.wait(timeout: .now() + nextTick) == .success { break }
-            let window = gather(lanes) { $0.takeWindow() }
-            total.merge(window)
-            tick(window, elapsed(), total)
-            if stopAt == nil && elapsed() >= seconds {
+            let wait = max(0.01, min(lastTick + interval, stopAt ?? seconds) - now)
+            _ = rounds.signal.wait(timeout: .now() + wait)
+            for index in rounds.takeCompleted() { try advance(index) }
+            if elapsed() - lastTick >= interval {
+                let window = gather(lanes) { $0.takeWindow() }
+                total.merge(window)
+                tick(window, elapsed(), total)
+                lastTick = elapsed()
+            }
+            if stopAt == nil && elapsed() >= seconds && !running.isEmpty {
                 outcome.stoppedByDeadline = true
                 stopAt = elapsed() + grace
                 for lane in lanes { lane.loop.execute { lane.stop() } }

@@ -32,6 +32,9 @@ public struct StormOptions {
     public var clients = 200
     /// Upper bound of the load phase's wall time; each scenario ends sooner once its work is done.
     public var durationSeconds = 40.0
+    /// How many times the whole storm runs, each round against fresh resources (a new sale, product,
+    /// concert, coupon) with the same users; 0: round after round until --duration is used up.
+    public var rounds = 1
     /// flash-sale: units of the one product.
     public var stock = 100
     /// seat-race: seats of the one performance (numbered 1..seats).
@@ -84,6 +87,8 @@ public struct StormOptions {
           --admin-key KEY           X-Admin-Key (default FLOODGATE_ADMIN_KEY, then .data/run/admin-key)
           --clients N               virtual clients (default 200)
           --duration S              upper bound of the load, seconds (default 40)
+          --rounds N                run the scenario N times, each round on fresh stock, seats and coupons with
+                                    the same users; 0 = round after round until --duration (default 1)
           --stock S                 flash-sale units (default 100)
           --seats N                 seat-race seats, 1...1000 (default 50)
           --coupons C               coupon-race units (default 50)
@@ -135,6 +140,7 @@ public struct StormOptions {
                 targets.append(value)
             case "--clients": options.clients = try integer(flag, value, 1...200_000)
             case "--duration": options.durationSeconds = try seconds(flag, value, 0.1...86_400)
+            case "--rounds": options.rounds = try integer(flag, value, 0...100_000)
             case "--stock": options.stock = try integer(flag, value, 1...10_000_000)
             case "--seats": options.seats = try integer(flag, value, 1...1_000)
             case "--coupons": options.coupons = try integer(flag, value, 1...10_000_000)

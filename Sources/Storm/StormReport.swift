@@ -7,6 +7,10 @@ public struct StormReport {
     public var scenario: String
     public var targets: [String]
     public var clients: Int
+    /// Rounds each part ran (--rounds): each against fresh resources, the same users.
+    public var rounds: [(scenario: String, rounds: Int)] = []
+    var mostRounds: Int { rounds.map(\.rounds).max() ?? 1 }
+    /// Set-up before the load (all rounds together).
     public var setupSeconds = 0.0
     /// The load phase: from the first request to the last client done (or the deadline).
     public var loadSeconds = 0.0
@@ -30,8 +34,9 @@ public struct StormReport {
     public var text: String {
         var lines: [String] = []
         lines.append("floodgate storm \(scenario): \(clients) clients against \(targets.joined(separator: ", "))")
-        lines.append(String(format: "  load        %.2f s%@ (set-up %.2f s, drain wait %.2f s)", loadSeconds,
-                            stoppedByDeadline ? " — stopped at --duration" : "", setupSeconds, drainSeconds))
+        lines.append(String(format: "  load        %.2f s%@%@ (set-up %.2f s, drain wait %.2f s)", loadSeconds,
+                            mostRounds > 1 ? " (rounds: " + rounds.map { "\($0.scenario) \($0.rounds)" }.joined(separator: ", ") + ")" : "", stoppedByDeadline ? " — stopped at --duration" : "",
+                            setupSeconds, drainSeconds))
         lines.append("  requests    \(traffic.requests)  (\(String(format: "%.0f", throughput))/s), errors \(traffic.errors) (\(traffic.transportErrors) without answer, \(traffic.serverErrors) 5xx)")
         let latency = Self.percentiles.map { "\($0.label) \(Self.milliseconds(traffic.latency.value(atFraction: $0.fraction)))" }
         lines.append("  latency     " + latency.joined(separator: "  "))
@@ -41,15 +46,38 @@ public struct StormReport {
             lines.append("    \(operation.padding(toLength: width, withPad: " ", startingAt: 0))  "
                          + counts.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))
         }
-        for (name, facts) in observations {
+        // Many rounds: what each round's clients saw is in the JSON; the text keeps the first and the last.
+        let shown = observations.count <= 8 ? observations : Array(observations.prefix(4)) + Array(observations.suffix(4))
+        for (i, (name, facts)) in shown.enumerated() {
+            if observations.count > 8 && i == 4 { lines.append("  … \(observations.count - 8) more (--json has every round)") }
             lines.append("  \(name): " + facts.members.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
         lines.append("  invariants")
-        for result in invariants {
+        for result in Self.collapsed(invariants, rounds: mostRounds) {
             lines.append("    [\(result.holds ? "ok" : "FAIL")] \(result.scenario): \(result.name) — \(result.detail)")
         }
         lines.append(passed ? "  result      every invariant holds" : "  result      INVARIANT VIOLATED (exit 1)")
         return lines.joined(separator: "\n")
+    }
+
+    /// With several rounds, one line per invariant that held in every round ("flash-sale #3" → "flash-sale",
+    /// the last round's numbers); every violation keeps its own line.
+    static func collapsed(_ results: [InvariantResult], rounds: Int) -> [InvariantResult] {
+        guard rounds > 1 else { return results }
+        func base(_ scenario: String) -> String { scenario.split(separator: "#").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? scenario }
+        var order: [String] = []
+        var groups: [String: [InvariantResult]] = [:]
+        for result in results {
+            let key = base(result.scenario) + "\u{0}" + result.name
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(result)
+        }
+        return order.flatMap { key -> [InvariantResult] in
+            let group = groups[key]!
+            guard group.allSatisfy(\.holds), let last = group.last else { return group.filter { !$0.holds } }
+            let scope = group.count > 1 ? "all \(group.count) rounds; last: " : ""
+            return [InvariantResult(base(last.scenario), last.name, true, scope + last.detail)]
+        }
     }
 
     public var json: JSONValue {
@@ -63,6 +91,7 @@ public struct StormReport {
             "scenario": .string(scenario),
             "targets": .array(targets.map { .string($0) }),
             "clients": JSONValue(clients),
+            "rounds": .object(JSONObject(rounds.map { ($0.scenario, JSONValue($0.rounds)) })),
             "setupSeconds": Self.rounded(setupSeconds),
             "loadSeconds": Self.rounded(loadSeconds),
             "stoppedByDeadline": .bool(stoppedByDeadline),

@@ -11,6 +11,8 @@ open class VirtualClient {
     /// Index into the storm's targets: the gateway this client talks to.
     public let target: Int
     var lane: Lane!
+    /// The storm part (scenario) whose round this client belongs to.
+    var part = 0
     public private(set) var finished = false
     /// Calls that failed without an answer or with a 5xx and were repeated.
     public private(set) var retries = 0

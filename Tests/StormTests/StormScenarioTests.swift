@@ -83,6 +83,26 @@ final class StormScenarioTests: XCTestCase {
         XCTAssertEqual(report.traffic.latency.count, 20)
     }
 
+    func testRoundsRaceForFreshStockWithTheSameUsers() throws {
+        var three = options(.flashSale, clients: 10)
+        three.rounds = 3
+        let report = try storm(three)
+        XCTAssertEqual(report.rounds.map(\.rounds), [3])
+        XCTAssertEqual(count(report, "POST /orders", "201"), 21, "7 units in each of 3 rounds")
+        XCTAssertEqual(count(report, "POST /orders", "409"), 9)
+        var products = Set<String>()
+        for round in 1...3 {
+            let sale = try facts(report, "flash-sale #\(round)")
+            let product = try XCTUnwrap(sale["productId"]?.stringValue)
+            products.insert(product)
+            XCTAssertEqual(try paidUnits(product), 7, "round \(round)")
+        }
+        XCTAssertEqual(products.count, 3, "each round its own product")
+        // Every invariant is checked per round; the text collapses the ones that held in all of them.
+        XCTAssertTrue(report.invariants.contains { $0.scenario == "flash-sale #3" })
+        XCTAssertTrue(report.text.contains("all 3 rounds"), report.text)
+    }
+
     func testQueueFloodAdmitsEveryoneInArrivalOrder() throws {
         let report = try storm(options(.queueFlood, clients: 12))
         let flood = try facts(report, "queue-flood")
@@ -131,5 +151,18 @@ final class StormScenarioTests: XCTestCase {
         XCTAssertEqual(written["invariants"]?.arrayValue?.count, report.invariants.count)
         let sale = try facts(report, "flash-sale")
         XCTAssertEqual(try paidUnits(try XCTUnwrap(sale["productId"]?.stringValue)), 7)
+    }
+
+    func testEachPartOfMixedRunsItsOwnRounds() throws {
+        var twice = options(.mixed, clients: 32)
+        twice.rounds = 2
+        let report = try storm(twice)
+        XCTAssertEqual(report.rounds.map(\.scenario), ["queue-flood", "flash-sale", "seat-race", "coupon-race"])
+        XCTAssertEqual(report.rounds.map(\.rounds), [2, 2, 2, 2])
+        XCTAssertEqual(count(report, "POST /coupons/{couponId}/issue", "201"), 10, "5 coupons in each of 2 rounds")
+        for round in 1...2 {
+            let sale = try facts(report, "flash-sale #\(round)")
+            XCTAssertEqual(try paidUnits(try XCTUnwrap(sale["productId"]?.stringValue)), 7, "round \(round)")
+        }
     }
 }
