@@ -75,7 +75,7 @@ bench_start_worker
 # --- The storm ----------------------------------------------------------------------------------------
 STORM_ARGS=(storm mixed --target "http://127.0.0.1:$GATEWAY_PORT" --clients "$CLIENTS" --duration "$DURATION" --rounds "$ROUNDS"
     --stock "$STOCK" --seats "$SEATS" --coupons "$COUPONS" --max-active "$MAX_ACTIVE"
-    --admit-per-second "$ADMIT_PER_SECOND" --connections "$CONNECTIONS" --loops "$STORM_LOOPS"
+    --admit-per-second "$ADMIT_PER_SECOND" --connections "$CONNECTIONS" --loops "$STORM_LOOPS" --charge 10000000
     --json "$DIR/storm.json")
 log "floodgate ${STORM_ARGS[*]}"
 storm_status=0
