@@ -4,6 +4,7 @@
 // (backlog, lag) are read by a consumer thread — never by the HTTP loop, which must not wait on Redis
 // for a metrics scrape — and published here whole; the loop only copies a snapshot.
 import Foundation
+import Runtime
 
 public final class OutboxMetrics: @unchecked Sendable {
     public struct StreamGauge: Equatable, Sendable {
@@ -60,40 +61,32 @@ public final class OutboxMetrics: @unchecked Sendable {
     /// Prometheus text exposition of the snapshot.
     public func prometheusText() -> String {
         let s = snapshot
-        var out = ""
-        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: String)]) {
-            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
-            for sample in samples { out += "\(name)\(sample.labels) \(sample.value)\n" }
-        }
-        func one(_ value: Int) -> [(labels: String, value: String)] { [("", String(value))] }
+        var out = PrometheusText()
         let streams = s.streams.keys.sorted()
-        func perStream(_ value: (StreamGauge) -> String) -> [(labels: String, value: String)] {
-            streams.map { ("{stream=\"\(Self.escape($0))\"}", value(s.streams[$0]!)) }
+        func perStream(_ value: (StreamGauge) -> Double) -> [([(String, String)], Double)] {
+            streams.map { ([("stream", $0)], value(s.streams[$0]!)) }
         }
-        metric("floodgate_outbox_backlog", "gauge", "Outbox entries not yet written: undelivered plus pending, per stream.",
-               perStream { String($0.backlog) })
-        metric("floodgate_outbox_undelivered", "gauge", "Outbox entries not yet read by the writer group, per stream.",
-               perStream { String($0.undelivered) })
-        metric("floodgate_outbox_pending", "gauge", "Outbox entries read by a writer and not yet acknowledged, per stream.",
-               perStream { String($0.pending) })
-        metric("floodgate_outbox_lag_seconds", "gauge", "Age of the oldest unacknowledged outbox entry, per stream (0 when caught up).",
-               perStream { String(format: "%.3f", $0.lagSeconds) })
-        metric("floodgate_outbox_batches_total", "counter", "Transactions committed by the outbox consumers.", one(s.batches))
-        metric("floodgate_outbox_rows_written_total", "counter", "Rows inserted into PostgreSQL from the outbox (duplicates not counted).", one(s.rowsWritten))
-        metric("floodgate_outbox_events_acknowledged_total", "counter", "Outbox entries acknowledged after their commit.", one(s.eventsAcknowledged))
-        metric("floodgate_outbox_retries_total", "counter", "Retries: whole batches after PostgreSQL was unavailable, single events after they failed.",
-               [("{reason=\"postgres\"}", String(s.postgresRetries)), ("{reason=\"event\"}", String(s.eventRetries))])
-        metric("floodgate_outbox_dead_letters_total", "counter", "Outbox entries moved to a dead-letter stream.", one(s.deadLetters))
-        metric("floodgate_outbox_reclaimed_total", "counter", "Outbox entries taken over from idle consumers (XAUTOCLAIM).", one(s.reclaimed))
-        metric("floodgate_outbox_trimmed_total", "counter", "Outbox entries trimmed after every group acknowledged them.", one(s.trimmed))
-        metric("floodgate_outbox_last_commit_timestamp_seconds", "gauge", "Unix time of the last successful outbox commit (0: none yet).",
-               [("", String(format: "%.3f", Double(s.lastCommitMilliseconds) / 1000))])
-        metric("floodgate_outbox_redis_up", "gauge", "1 when the outbox consumer's last Redis command succeeded.", one(s.redisAvailable ? 1 : 0))
-        return out
-    }
-
-    private static func escape(_ value: String) -> String {
-        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n")
+        out.metric("floodgate_outbox_backlog", "gauge", "Outbox entries not yet written: undelivered plus pending, per stream.",
+                   perStream { Double($0.backlog) })
+        out.metric("floodgate_outbox_undelivered", "gauge", "Outbox entries not yet read by the writer group, per stream.",
+                   perStream { Double($0.undelivered) })
+        out.metric("floodgate_outbox_pending", "gauge", "Outbox entries read by a writer and not yet acknowledged, per stream.",
+                   perStream { Double($0.pending) })
+        out.metric("floodgate_outbox_lag_seconds", "gauge", "Age of the oldest unacknowledged outbox entry, per stream (0 when caught up).",
+                   perStream { ($0.lagSeconds * 1000).rounded() / 1000 })
+        out.metric("floodgate_outbox_batches_total", "counter", "Transactions committed by the outbox consumers.", Double(s.batches))
+        out.metric("floodgate_outbox_rows_written_total", "counter", "Rows inserted into PostgreSQL from the outbox (duplicates not counted).",
+                   Double(s.rowsWritten))
+        out.metric("floodgate_outbox_events_acknowledged_total", "counter", "Outbox entries acknowledged after their commit.",
+                   Double(s.eventsAcknowledged))
+        out.metric("floodgate_outbox_retries_total", "counter", "Retries: whole batches after PostgreSQL was unavailable, single events after they failed.",
+                   [([("reason", "postgres")], Double(s.postgresRetries)), ([("reason", "event")], Double(s.eventRetries))])
+        out.metric("floodgate_outbox_dead_letters_total", "counter", "Outbox entries moved to a dead-letter stream.", Double(s.deadLetters))
+        out.metric("floodgate_outbox_reclaimed_total", "counter", "Outbox entries taken over from idle consumers (XAUTOCLAIM).", Double(s.reclaimed))
+        out.metric("floodgate_outbox_trimmed_total", "counter", "Outbox entries trimmed after every group acknowledged them.", Double(s.trimmed))
+        out.metric("floodgate_outbox_last_commit_timestamp_seconds", "gauge", "Unix time of the last successful outbox commit (0: none yet).",
+                   Double(s.lastCommitMilliseconds) / 1000)
+        out.metric("floodgate_outbox_redis_up", "gauge", "1 when the outbox consumer's last Redis command succeeded.", s.redisAvailable ? 1 : 0)
+        return out.text
     }
 }

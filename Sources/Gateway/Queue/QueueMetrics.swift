@@ -1,6 +1,7 @@
 // /metrics for the waiting queues: per event, as this instance's admission ticker last saw them. Every
 // instance runs the same rounds against the same Redis, so any one of them reports the whole queue.
 import Queue
+import Runtime
 
 enum QueueMetrics {
     static func render(_ rounds: [(eventID: String, round: AdmissionRound)], polls: GatewayMetrics, into out: inout PrometheusText) {

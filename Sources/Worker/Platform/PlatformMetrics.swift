@@ -1,6 +1,7 @@
 // What the data-platform feed did and how far behind it is, for the worker's GET /metrics. Written by the
 // feed thread under a lock; the HTTP loop only copies a snapshot (it never waits on Redis or the receiver).
 import Foundation
+import Runtime
 
 public final class PlatformMetrics: @unchecked Sendable {
     public struct Snapshot: Sendable {
@@ -48,24 +49,21 @@ public final class PlatformMetrics: @unchecked Sendable {
 
     public func prometheusText() -> String {
         let s = snapshot
-        var out = ""
-        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: Int)]) {
-            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
-            for sample in samples { out += "\(name)\(sample.labels) \(sample.value)\n" }
-        }
-        metric("floodgate_platform_delivered_total", "counter", "Deliveries the data platform accepted (result=duplicate: it answered 409, it had it already).",
-               [("{result=\"new\"}", s.delivered), ("{result=\"duplicate\"}", s.duplicates)])
-        metric("floodgate_platform_failures_total", "counter", "Delivery attempts that failed, by reason.",
-               s.failures.keys.sorted().map { ("{reason=\"\($0)\"}", s.failures[$0]!) })
-        metric("floodgate_platform_retries_total", "counter", "Deliveries scheduled again (exponential backoff with full jitter).", [("", s.retries)])
-        metric("floodgate_platform_dead_letters_total", "counter", "Entries the receiver refused K times, moved to the dead-letter stream.", [("", s.deadLetters)])
-        metric("floodgate_platform_skipped_total", "counter", "Outbox entries of types not delivered, acknowledged at once.", [("", s.skipped)])
-        metric("floodgate_platform_reclaimed_total", "counter", "Entries taken over from idle feed consumers.", [("", s.reclaimed)])
-        metric("floodgate_platform_in_flight", "gauge", "Deliveries sent and not answered yet.", [("", s.inFlight)])
-        metric("floodgate_platform_waiting_retry", "gauge", "Deliveries waiting for their next attempt.", [("", s.waitingRetry)])
-        metric("floodgate_platform_backlog", "gauge", "Outbox entries the platform group has not acknowledged, per stream.",
-               s.backlog.keys.sorted().map { ("{stream=\"\($0)\"}", s.backlog[$0]!) })
-        metric("floodgate_platform_receiver_up", "gauge", "1 when the last delivery attempt succeeded.", [("", s.receiverUp ? 1 : 0)])
-        return out
+        var out = PrometheusText()
+        out.metric("floodgate_platform_delivered_total", "counter", "Deliveries the data platform accepted (result=duplicate: it answered 409, it had it already).",
+                   [([("result", "new")], Double(s.delivered)), ([("result", "duplicate")], Double(s.duplicates))])
+        out.metric("floodgate_platform_failures_total", "counter", "Delivery attempts that failed, by reason.",
+                   s.failures.keys.sorted().map { ([("reason", $0)], Double(s.failures[$0]!)) })
+        out.metric("floodgate_platform_retries_total", "counter", "Deliveries scheduled again (exponential backoff with full jitter).", Double(s.retries))
+        out.metric("floodgate_platform_dead_letters_total", "counter", "Entries the receiver refused K times, moved to the dead-letter stream.",
+                   Double(s.deadLetters))
+        out.metric("floodgate_platform_skipped_total", "counter", "Outbox entries of types not delivered, acknowledged at once.", Double(s.skipped))
+        out.metric("floodgate_platform_reclaimed_total", "counter", "Entries taken over from idle feed consumers.", Double(s.reclaimed))
+        out.metric("floodgate_platform_in_flight", "gauge", "Deliveries sent and not answered yet.", Double(s.inFlight))
+        out.metric("floodgate_platform_waiting_retry", "gauge", "Deliveries waiting for their next attempt.", Double(s.waitingRetry))
+        out.metric("floodgate_platform_backlog", "gauge", "Outbox entries the platform group has not acknowledged, per stream.",
+                   s.backlog.keys.sorted().map { ([("stream", $0)], Double(s.backlog[$0]!)) })
+        out.metric("floodgate_platform_receiver_up", "gauge", "1 when the last delivery attempt succeeded.", s.receiverUp ? 1 : 0)
+        return out.text
     }
 }
