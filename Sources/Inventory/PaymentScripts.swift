@@ -134,14 +134,15 @@ public enum PaymentScripts {
         return .failure(ScriptReplyError("wallet_settle", reply: value.description))
     }
 
-    /// order_confirm.lua: `.success(paidAt)` when PAID for this payment, `.failure(status)` when dead.
-    public static func decodeConfirm(_ value: RedisValue) -> Result<Result<Int64, ConfirmRefused>, Error> {
+    /// A confirm script's reply (order_confirm.lua, reservation_confirm.lua: the same shapes):
+    /// `.success(paidAt)` when paid by this payment, `.failure(status)` when the target cannot take it.
+    public static func decodeConfirm(_ value: RedisValue, script: String = "order_confirm") -> Result<Result<Int64, ConfirmRefused>, Error> {
         guard let items = value.array, items.count == 2, let kind = items[0].string else {
-            return .failure(ScriptReplyError("order_confirm", reply: value.description))
+            return .failure(ScriptReplyError(script, reply: value.description))
         }
         if kind == "PAID", let at = items[1].int { return .success(.success(at)) }
         if kind == "DEAD", let status = items[1].string { return .success(.failure(ConfirmRefused(status: status))) }
-        return .failure(ScriptReplyError("order_confirm", reply: value.description))
+        return .failure(ScriptReplyError(script, reply: value.description))
     }
 }
 

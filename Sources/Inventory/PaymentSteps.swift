@@ -80,7 +80,7 @@ public struct PaymentSteps {
             }
             return confirm()
         case .confirming:
-            switch try PaymentScripts.decodeConfirm(reply).get() {
+            switch try PaymentScripts.decodeConfirm(reply, script: payment.target.confirm.name).get() {
             case .success(let paidAt): end = .paid(paidAt: paidAt)
             case .failure(let refused): end = .dead(status: refused.status)
             }

@@ -173,11 +173,6 @@ public enum ReservationConfirm {
 
     /// `.success(paidAt)` when CONFIRMED for this payment, `.failure(status)` when the reservation cannot take it.
     public static func decode(_ value: RedisValue) -> Result<Result<Int64, ConfirmRefused>, Error> {
-        guard let items = value.array, items.count == 2, let kind = items[0].string else {
-            return .failure(ScriptReplyError("reservation_confirm", reply: value.description))
-        }
-        if kind == "PAID", let at = items[1].int { return .success(.success(at)) }
-        if kind == "DEAD", let status = items[1].string { return .success(.failure(ConfirmRefused(status: status))) }
-        return .failure(ScriptReplyError("reservation_confirm", reply: value.description))
+        PaymentScripts.decodeConfirm(value, script: "reservation_confirm")
     }
 }
