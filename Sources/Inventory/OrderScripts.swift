@@ -8,15 +8,10 @@ import Runtime
 import Scripts
 
 public enum OrderID {
-    public static func make(eventID: String) -> String { "ord_" + eventID.dropFirst(4) + SecureRandom.hex(bytes: 6) }
+    public static func make(eventID: String) -> String { EventScopedID.make(prefix: "ord_", eventID: eventID) }
 
     /// The event of a well-formed order id; nil for anything else.
-    public static func eventID(of orderID: String) -> String? {
-        let bytes = Array(orderID.utf8)
-        guard bytes.count == 40, orderID.hasPrefix("ord_"),
-              bytes[4...].allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else { return nil }
-        return "evt_" + String(decoding: bytes[4..<28], as: UTF8.self)
-    }
+    public static func eventID(of orderID: String) -> String? { EventScopedID.eventID(of: orderID, prefix: "ord_") }
 }
 
 /// An order as recorded by order_place.lua (its `record` JSON): its items and total never change once

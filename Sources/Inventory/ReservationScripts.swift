@@ -8,15 +8,10 @@ import Runtime
 import Scripts
 
 public enum ReservationID {
-    public static func make(eventID: String) -> String { "rsv_" + eventID.dropFirst(4) + SecureRandom.hex(bytes: 6) }
+    public static func make(eventID: String) -> String { EventScopedID.make(prefix: "rsv_", eventID: eventID) }
 
     /// The event of a well-formed reservation id; nil for anything else.
-    public static func eventID(of reservationID: String) -> String? {
-        let bytes = Array(reservationID.utf8)
-        guard bytes.count == 40, reservationID.hasPrefix("rsv_"),
-              bytes[4...].allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else { return nil }
-        return "evt_" + String(decoding: bytes[4..<28], as: UTF8.self)
-    }
+    public static func eventID(of reservationID: String) -> String? { EventScopedID.eventID(of: reservationID, prefix: "rsv_") }
 }
 
 /// A reservation as recorded by seat_hold.lua (its `record` JSON); reservation_confirm.lua adds the payment.
