@@ -41,22 +41,13 @@ public final class OutboxMetrics: @unchecked Sendable {
         public var maxLagSeconds: Double { streams.values.map(\.lagSeconds).max() ?? 0 }
     }
 
-    private let lock = NSLock()
-    private var state = Snapshot()
+    private let state = Guarded(Snapshot())
 
     public init() {}
 
-    public var snapshot: Snapshot {
-        lock.lock()
-        defer { lock.unlock() }
-        return state
-    }
+    public var snapshot: Snapshot { state.value }
 
-    func update(_ body: (inout Snapshot) -> Void) {
-        lock.lock()
-        body(&state)
-        lock.unlock()
-    }
+    func update(_ body: (inout Snapshot) -> Void) { state.update(body) }
 
     /// Prometheus text exposition of the snapshot.
     public func prometheusText() -> String {

@@ -30,22 +30,13 @@ public final class PlatformMetrics: @unchecked Sendable {
         public var totalFailures: Int { failures.values.reduce(0, +) }
     }
 
-    private let lock = NSLock()
-    private var state = Snapshot()
+    private let state = Guarded(Snapshot())
 
     public init() {}
 
-    public var snapshot: Snapshot {
-        lock.lock()
-        defer { lock.unlock() }
-        return state
-    }
+    public var snapshot: Snapshot { state.value }
 
-    func update(_ body: (inout Snapshot) -> Void) {
-        lock.lock()
-        body(&state)
-        lock.unlock()
-    }
+    func update(_ body: (inout Snapshot) -> Void) { state.update(body) }
 
     public func prometheusText() -> String {
         let s = snapshot
