@@ -15,18 +15,13 @@ enum DemoConcert {
     static func seed(_ db: PostgresConnection, _ redis: RedisBlockingConnection) throws -> [String] {
         var done: [String] = []
         if try EventStore.find(id: eventID, db) == nil {
-            var queue = QueueSettings()
-            queue.enabled = true
-            queue.maxActive = 100
-            queue.activeTtlSeconds = 300
-            queue.admitPerSecond = 50
             let day: Int64 = 86_400_000
             let today = Int64(Date().timeIntervalSince1970 * 1000) / day * day
             let performances = performanceIDs.enumerated().map { index, id in
                 StoredPerformance(id: id, eventID: eventID, startsAtMs: today + Int64(30 + index) * day + 19 * 3_600_000, price: price,
                                   totalSeats: 50, maxSeatsPerUser: 4)
             }
-            let event = StoredEvent(id: eventID, name: "Demo concert", kind: "concert", startsAtMs: performances[0].startsAtMs, queue: queue,
+            let event = StoredEvent(id: eventID, name: "Demo concert", kind: "concert", startsAtMs: performances[0].startsAtMs, queue: DemoSeeder.demoQueue,
                                     queueSecret: SecureRandom.hex(bytes: 20), queueVersion: 1, createdAtMs: 0)
             _ = try ConcertStore.insert(event: event, artist: "The Demo Band", maxSeatsPerUser: 4, performances: performances, db)
             done.append("concert \(eventID)")

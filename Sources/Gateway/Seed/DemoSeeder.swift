@@ -13,6 +13,15 @@ public enum DemoSeeder {
     public static let walletCredit: Int64 = 1_000_000
     /// The demo flash sale: its queue is on (100 inside at once, 5 minutes each, 50 admitted per second).
     public static let eventID = "evt_00000000000000000000de01"
+    /// The demo sale's and the demo concert's queue: 100 inside at once, 50 admitted per second.
+    static var demoQueue: QueueSettings {
+        var queue = QueueSettings()
+        queue.enabled = true
+        queue.maxActive = 100
+        queue.activeTtlSeconds = 300
+        queue.admitPerSecond = 50
+        return queue
+    }
     /// The demo catalog of the demo sale: (id, name, price, stock).
     public static let products: [(id: String, name: String, price: Int64, stock: Int64)] = [
         ("prd_00000000000000000000de01", "Demo sneakers", 89_000, 100),
@@ -41,12 +50,7 @@ public enum DemoSeeder {
         if case .error(let message) = reply { throw RedisError(.protocolError, message) }
 
         if try EventStore.find(id: eventID, db) == nil {
-            var queue = QueueSettings()
-            queue.enabled = true
-            queue.maxActive = 100
-            queue.activeTtlSeconds = 300
-            queue.admitPerSecond = 50
-            _ = try EventStore.insert(StoredEvent(id: eventID, name: "Demo flash sale", kind: "sale", startsAtMs: nil, queue: queue,
+            _ = try EventStore.insert(StoredEvent(id: eventID, name: "Demo flash sale", kind: "sale", startsAtMs: nil, queue: demoQueue,
                                                   queueSecret: SecureRandom.hex(bytes: 20), queueVersion: 1, createdAtMs: 0), db)
             done.append("event \(eventID)")
         }
