@@ -45,10 +45,7 @@ final class CouponUseTests: XCTestCase {
 
     /// Users with `balance` in their wallets, each issued every coupon in `coupons`.
     private func buyers(_ count: Int, balance: Int, coupons: [String] = []) throws -> [(id: String, token: String)] {
-        let users = try fixture.seedUsers(count)
-        let charges = users.map { RawHTTPClient.requestText("POST", "/wallet/charge", body: #"{"amount":\#(balance)}"#,
-                                                            headers: ["Authorization": "Bearer \($0.token)"]) }
-        XCTAssertEqual(try fixture.burst(charges).filter { $0?.status == 200 }.count, count)
+        let users = try fixture.seedUsers(count, balance: balance)
         for couponID in coupons {
             let issues = users.map { RawHTTPClient.requestText("POST", "/coupons/\(couponID)/issue", headers: ["Authorization": "Bearer \($0.token)"]) }
             XCTAssertEqual(try fixture.burst(issues).filter { $0?.status == 201 }.count, count)

@@ -36,15 +36,6 @@ final class PaymentTests: XCTestCase {
         return (eventID, try fixture.json(response)["productId"]!.stringValue!)
     }
 
-    /// Users with `balance` in their wallets.
-    private func buyers(_ count: Int, balance: Int) throws -> [(id: String, token: String)] {
-        let users = try fixture.seedUsers(count)
-        let charges = users.map { RawHTTPClient.requestText("POST", "/wallet/charge", body: #"{"amount":\#(balance)}"#,
-                                                            headers: ["Authorization": "Bearer \($0.token)"]) }
-        XCTAssertEqual(try fixture.burst(charges).filter { $0?.status == 200 }.count, count)
-        return users
-    }
-
     private func balance(_ userID: String) throws -> Int64 {
         try fixture.redis.command(["GET", UserKeys(userID: userID).wallet]).int ?? 0
     }
@@ -64,7 +55,7 @@ final class PaymentTests: XCTestCase {
     func testEightyBuyersForFiftyUnitsMakeExactlyFiftyPaidOrders() throws {
         try start()
         let (eventID, productID) = try product(stock: 50, price: 3_000)
-        let users = try buyers(80, balance: 10_000)
+        let users = try fixture.seedUsers(80, balance: 10_000)
         let responses = try fixture.burst(users.map { order(productID, pay: true, token: $0.token) }, connectionsPerInstance: 40)
         let paid = responses.filter { $0?.status == 201 }
         XCTAssertEqual(paid.count, 50)
@@ -93,7 +84,7 @@ final class PaymentTests: XCTestCase {
     func testAShortWalletIs402AndTakesNothing() throws {
         try start(instances: 1)
         let (eventID, productID) = try product(stock: 5, price: 1_000)
-        let user = try buyers(1, balance: 500)[0]
+        let user = try fixture.seedUsers(1, balance: 500)[0]
         let response = try fixture.burst([order(productID, pay: true, token: user.token)], connectionsPerInstance: 1)[0]!
         XCTAssertEqual(response.status, 402)
         XCTAssertEqual(try fixture.json(response)["error"]?["code"]?.stringValue, "INSUFFICIENT_BALANCE")
@@ -106,7 +97,7 @@ final class PaymentTests: XCTestCase {
     func testOneWalletPayingThreeOrdersItCanAffordOnceMakesOnePaid() throws {
         try start()
         let (eventID, productID) = try product(stock: 10, price: 30_000)
-        let user = try buyers(1, balance: 50_000)[0]
+        let user = try fixture.seedUsers(1, balance: 50_000)[0]
         let placed = try fixture.burst((0..<3).map { _ in order(productID, pay: false, token: user.token) }, connectionsPerInstance: 3)
         let orderIDs = try placed.map { try fixture.json($0!)["orderId"]!.stringValue! }
         let payments = try fixture.burst(orderIDs.map {
@@ -127,7 +118,7 @@ final class PaymentTests: XCTestCase {
     func testFiftyParallelRepeatsOfOnePaidOrderPlaceAndDebitOnce() throws {
         try start()
         let (eventID, productID) = try product(stock: 10, price: 2_500)
-        let user = try buyers(1, balance: 100_000)[0]
+        let user = try fixture.seedUsers(1, balance: 100_000)[0]
         let request = order(productID, quantity: 2, pay: true, token: user.token, key: "paid-once")
         let responses = try fixture.burst(Array(repeating: request, count: 50), connectionsPerInstance: 25)
         XCTAssertEqual(responses.filter { $0?.status == 201 }.count, 50, "\(Set(responses.map { $0?.bodyText ?? "" }))")
@@ -139,7 +130,7 @@ final class PaymentTests: XCTestCase {
     func testFiftyParallelRepeatsOfOnePaymentDebitOnceWithOneAnswer() throws {
         try start()
         let (_, productID) = try product(stock: 5, price: 4_000)
-        let user = try buyers(1, balance: 10_000)[0]
+        let user = try fixture.seedUsers(1, balance: 10_000)[0]
         let orderID = try fixture.json(try fixture.burst([order(productID, pay: false, token: user.token)], connectionsPerInstance: 1)[0]!)["orderId"]!.stringValue!
         let pay = RawHTTPClient.requestText("POST", "/payments", body: #"{"orderId":"\#(orderID)"}"#,
                                             headers: ["Authorization": "Bearer \(user.token)", "Idempotency-Key": "pay-once"])
@@ -157,7 +148,7 @@ final class PaymentTests: XCTestCase {
     func testPaymentErrors() throws {
         try start(instances: 1, holdSeconds: 1)
         let (_, productID) = try product(stock: 10, price: 1_000)
-        let users = try buyers(2, balance: 10_000)
+        let users = try fixture.seedUsers(2, balance: 10_000)
         let orderID = try fixture.json(try fixture.burst([order(productID, pay: false, token: users[0].token)], connectionsPerInstance: 1)[0]!)["orderId"]!.stringValue!
         func pay(_ body: String, _ token: String) throws -> RawResponse { try fixture.request("POST", "/payments", body: body, token: token) }
         XCTAssertEqual(try pay(#"{"orderId":"\#(orderID)"}"#, users[1].token).status, 403, "someone else's order")
@@ -176,7 +167,7 @@ final class PaymentTests: XCTestCase {
     func testPaymentsRacingTheirHoldsDeadlineEndPaidOrExpiredNeverBoth() throws {
         try start(holdSeconds: 1)
         let (eventID, productID) = try product(stock: 40, price: 1_000)
-        let users = try buyers(40, balance: 1_000)
+        let users = try fixture.seedUsers(40, balance: 1_000)
         let placed = try fixture.burst(users.map { order(productID, pay: false, token: $0.token) }, connectionsPerInstance: 20)
         let orderIDs = try placed.map { try fixture.json($0!)["orderId"]!.stringValue! }
         usleep(950_000)  // pay right around the deadline
@@ -206,7 +197,7 @@ final class PaymentTests: XCTestCase {
     func testTheReconcilerFinishesPaymentsACrashCutBetweenDebitAndConfirm() throws {
         try start(instances: 1, holdSeconds: 3, stopAfterDebit: true)
         let (eventID, productID) = try product(stock: 10, price: 1_000)
-        let users = try buyers(2, balance: 5_000)
+        let users = try fixture.seedUsers(2, balance: 5_000)
         let orderIDs = try users.map { try fixture.json(try fixture.burst([order(productID, pay: false, token: $0.token)], connectionsPerInstance: 1)[0]!)["orderId"]!.stringValue! }
         for (user, orderID) in zip(users, orderIDs) {
             let cut = try fixture.request("POST", "/payments", body: #"{"orderId":"\#(orderID)"}"#, token: user.token)

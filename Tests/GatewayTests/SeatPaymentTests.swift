@@ -30,15 +30,6 @@ final class SeatPaymentTests: XCTestCase {
         }
     }
 
-    /// Users with `balance` in their wallets.
-    private func buyers(_ count: Int, balance: Int) throws -> [(id: String, token: String)] {
-        let users = try fixture.seedUsers(count)
-        let charges = users.map { RawHTTPClient.requestText("POST", "/wallet/charge", body: #"{"amount":\#(balance)}"#,
-                                                            headers: ["Authorization": "Bearer \($0.token)"]) }
-        XCTAssertEqual(try fixture.burst(charges).filter { $0?.status == 200 }.count, count)
-        return users
-    }
-
     private func balance(_ userID: String) throws -> Int64 {
         try fixture.redis.command(["GET", UserKeys(userID: userID).wallet]).int ?? 0
     }
@@ -66,7 +57,7 @@ final class SeatPaymentTests: XCTestCase {
     func testFiveParallelPaymentsForOneHoldDebitOnceAndSellTheSeatToThePayer() throws {
         try start()
         let (concertID, performances) = try fixture.concert(price: 40_000)
-        let users = try buyers(2, balance: 100_000)
+        let users = try fixture.seedUsers(2, balance: 100_000)
         let reservationID = try holdSeat(performances[0], 7, users[0].token)
         // Someone else's hold: 403, nothing changes.
         let stranger = try one(payText(reservationID, token: users[1].token))
@@ -108,7 +99,7 @@ final class SeatPaymentTests: XCTestCase {
     func testAQueuedConcertNeedsAnActiveTokenToPayAndPayingExpiresIt() throws {
         try start()
         let (concertID, performances) = try fixture.concert(queue: #""enabled":true,"maxActive":5,"activeTtlSeconds":600"#)
-        let user = try buyers(1, balance: 100_000)[0]
+        let user = try fixture.seedUsers(1, balance: 100_000)[0]
         let queueToken = try fixture.json(try fixture.request("POST", "/events/\(concertID)/queue", token: user.token))["queueToken"]!.stringValue!
         XCTAssertTrue(waitUntil(5) {
             (try? self.fixture.json(self.fixture.request("GET", "/events/\(concertID)/queue", token: user.token,
@@ -133,7 +124,7 @@ final class SeatPaymentTests: XCTestCase {
     func testPayingJustBeforeTheDeadlineSucceedsAndJustAfterIs410WithNothingTaken() throws {
         try start(instances: 1, holdSeconds: 2)
         let (concertID, performances) = try fixture.concert(price: 1_000)
-        let users = try buyers(2, balance: 5_000)
+        let users = try fixture.seedUsers(2, balance: 5_000)
         let early = try holdSeat(performances[0], 1, users[0].token)
         let late = try holdSeat(performances[0], 2, users[1].token)
         usleep(1_500_000)  // half a second before both deadlines
@@ -155,7 +146,7 @@ final class SeatPaymentTests: XCTestCase {
     func testPaymentsRacingTheirHoldsDeadlineEndInExactlyOneOutcome() throws {
         try start(holdSeconds: 1)
         let (concertID, performances) = try fixture.concert(seats: 40, price: 1_000)
-        let users = try buyers(40, balance: 1_000)
+        let users = try fixture.seedUsers(40, balance: 1_000)
         let holds = try fixture.burst(users.enumerated().map { fixture.holdText(performances[0], $0.offset + 1, token: $0.element.token) },
                                       connectionsPerInstance: 20)
         let reservationIDs = try holds.map { try fixture.json($0!)["reservationId"]!.stringValue! }
@@ -186,7 +177,7 @@ final class SeatPaymentTests: XCTestCase {
     func testACouponAppliesToASeat() throws {
         try start()
         let (_, performances) = try fixture.concert(price: 80_000)
-        let user = try buyers(1, balance: 100_000)[0]
+        let user = try fixture.seedUsers(1, balance: 100_000)[0]
         let created = try fixture.request("POST", "/admin/coupons", body: #"{"name":"Fan club","discountType":"PERCENT","discountValue":15,"quantity":3}"#,
                                           headers: ["X-Admin-Key": concertAdminKey])
         let couponID = try fixture.json(created)["couponId"]!.stringValue!
@@ -204,7 +195,7 @@ final class SeatPaymentTests: XCTestCase {
     func testTheReconcilerFinishesASeatPaymentACrashCut() throws {
         try start(instances: 1, holdSeconds: 30, stopAfterDebit: true)
         let (concertID, performances) = try fixture.concert(price: 2_000)
-        let user = try buyers(1, balance: 5_000)[0]
+        let user = try fixture.seedUsers(1, balance: 5_000)[0]
         let reservationID = try holdSeat(performances[0], 4, user.token)
         XCTAssertEqual(try one(payText(reservationID, token: user.token)).status, 500, "the hook stops the flow after the debit")
         XCTAssertEqual(try balance(user.id), 3_000)

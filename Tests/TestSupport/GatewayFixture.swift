@@ -80,6 +80,15 @@ public final class GatewayFixture {
         }
     }
 
+    /// `count` seeded users, each with `balance` charged to their wallet (through the API, in one burst).
+    public func seedUsers(_ count: Int, balance: Int, file: StaticString = #filePath, line: UInt = #line) throws -> [(id: String, token: String)] {
+        let users = try seedUsers(count)
+        let charges = users.map { RawHTTPClient.requestText("POST", "/wallet/charge", body: #"{"amount":\#(balance)}"#,
+                                                            headers: ["Authorization": "Bearer \($0.token)"]) }
+        XCTAssertEqual(try burst(charges).filter { $0?.status == 200 }.count, count, "every wallet charged", file: file, line: line)
+        return users
+    }
+
     /// Runs a worker-like outbox consumer (user shards and every registered stream) until no stream has
     /// anything left to write, so PostgreSQL can be checked.
     public func drainOutbox(seconds: Double = 30, file: StaticString = #filePath, line: UInt = #line) throws {
